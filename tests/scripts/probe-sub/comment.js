@@ -1,0 +1,3 @@
+// The last line is a comment without a newline.
+exports.ok = true;
+// final comment
