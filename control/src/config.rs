@@ -68,6 +68,27 @@ pub struct Cli {
     /// Server name reported in info and event-handler notifications. [default: MyJanusInstance]
     #[arg(long, value_name = "NAME")]
     pub server_name: Option<String>,
+    /// Address the media shards' UDP sockets bind to. [default: 127.0.0.1]
+    #[arg(long, value_name = "IP")]
+    pub media_ip: Option<std::net::IpAddr>,
+    /// Address announced in SDP and ICE candidates (e.g. a public IP). [default: the media IP]
+    #[arg(long, value_name = "IP")]
+    pub advertised_ip: Option<std::net::IpAddr>,
+    /// First UDP port: shard i listens on BASE+i (0: the kernel picks). [default: 10000]
+    #[arg(long, value_name = "PORT")]
+    pub rtp_port_base: Option<u16>,
+    /// Number of dataplane shards (0: one per core but the first, at least one). [default: 0]
+    #[arg(long, value_name = "N")]
+    pub shards: Option<usize>,
+    /// Pin shard i to CPU core i+1 (core 0 stays with the control plane).
+    #[arg(long)]
+    pub pin_shards: bool,
+    /// DTLS certificate (PEM); with --dtls-key. [default: a self-signed ECDSA P-256 one made at start]
+    #[arg(long, value_name = "FILE", requires = "dtls_key")]
+    pub dtls_cert: Option<PathBuf>,
+    /// DTLS private key (PEM) of --dtls-cert.
+    #[arg(long, value_name = "FILE", requires = "dtls_cert")]
+    pub dtls_key: Option<PathBuf>,
 }
 
 /// How log lines are written.
@@ -94,6 +115,29 @@ pub struct FileConfig {
     /// `[events]`
     #[serde(default)]
     pub events: FileEvents,
+    /// `[media]`
+    #[serde(default)]
+    pub media: FileMedia,
+}
+
+/// `[media]` of the TOML file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileMedia {
+    /// See `--media-ip`.
+    pub media_ip: Option<std::net::IpAddr>,
+    /// See `--advertised-ip`.
+    pub advertised_ip: Option<std::net::IpAddr>,
+    /// See `--rtp-port-base`.
+    pub rtp_port_base: Option<u16>,
+    /// See `--shards`.
+    pub shards: Option<usize>,
+    /// See `--pin-shards`.
+    pub pin_shards: Option<bool>,
+    /// See `--dtls-cert`.
+    pub dtls_cert: Option<PathBuf>,
+    /// See `--dtls-key`.
+    pub dtls_key: Option<PathBuf>,
 }
 
 /// `[general]` of the TOML file.
@@ -268,6 +312,8 @@ pub struct Config {
     pub enforce_cors: bool,
     /// Largest request body.
     pub max_body_bytes: usize,
+    /// The media plane.
+    pub media: crate::media::MediaConfig,
 }
 
 /// A configuration error.
@@ -451,6 +497,29 @@ impl Config {
             allow_origin: g.allow_origin,
             enforce_cors: g.enforce_cors.unwrap_or(false),
             max_body_bytes: g.max_body_bytes.unwrap_or(1024 * 1024),
+            media: crate::media::MediaConfig {
+                media_ip: cli
+                    .media_ip
+                    .or(file.media.media_ip)
+                    .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1])),
+                advertised_ip: cli.advertised_ip.or(file.media.advertised_ip),
+                rtp_port_base: cli.rtp_port_base.or(file.media.rtp_port_base).unwrap_or(10000),
+                shards: cli.shards.or(file.media.shards).unwrap_or(0),
+                pin_shards: cli.pin_shards || file.media.pin_shards.unwrap_or(false),
+                dtls_cert: match (
+                    cli.dtls_cert.clone().or(file.media.dtls_cert),
+                    cli.dtls_key.clone().or(file.media.dtls_key),
+                ) {
+                    (Some(c), Some(k)) => Some((c, k)),
+                    (None, None) => None,
+                    _ => {
+                        return Err(ConfigError::Value {
+                            what: "dtls_cert",
+                            why: "dtls_cert and dtls_key go together".into(),
+                        });
+                    }
+                },
+            },
         })
     }
 }

@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod gateway;
 pub mod json;
+pub mod media;
 pub mod plugin;
 pub mod script;
 pub mod sdp;

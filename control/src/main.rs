@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::Parser;
 use jsfu::config::{Cli, Config, LogFormat};
 use jsfu::gateway::Gateway;
+use jsfu::media::MediaPlane;
 use jsfu::plugin::{CoreRef, Plugin};
 use jsfu::script::ScriptPlugin;
 use tracing_subscriber::EnvFilter;
@@ -56,6 +57,11 @@ fn main() -> ExitCode {
 
 async fn run(cfg: Config) -> anyhow::Result<()> {
     let gw = Gateway::new(cfg.clone());
+    let (events_tx, events_rx) = flume::bounded(16_384);
+    let media = Arc::new(
+        MediaPlane::start(&cfg.media, events_tx).context("cannot start the media plane")?,
+    );
+    gw.connect_media(media.clone(), events_rx);
     let core: CoreRef = gw.clone();
     let mut plugins: Vec<Arc<ScriptPlugin>> = Vec::new();
     for script in &cfg.scripts {
@@ -88,6 +94,7 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
         http = ?bound.http.map(|a| format!("http://{a}/janus")),
         ws = ?bound.ws.map(|a| format!("ws://{a}")),
         admin = ?bound.admin.map(|a| format!("http://{a}/admin")),
+        media = ?media.shard_addrs(),
         "jsfu is serving"
     );
     shutdown_signal().await;
@@ -95,6 +102,7 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
     for p in plugins {
         let _ = p.shutdown().await;
     }
+    tokio::task::spawn_blocking(move || media.shutdown()).await.ok();
     Ok(())
 }
 

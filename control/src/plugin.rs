@@ -143,6 +143,31 @@ pub trait Plugin: Send + Sync + 'static {
 
     /// Stops the scheduler and timers and calls `destroy()`; resolves when done.
     fn shutdown(&self) -> oneshot::Receiver<()>;
+
+    /// The script defines `incomingRtp` (RTP then goes to it, not to the relay).
+    fn wants_incoming_rtp(&self) -> bool {
+        false
+    }
+
+    /// The script defines `incomingRtcp`.
+    fn wants_incoming_rtcp(&self) -> bool {
+        false
+    }
+
+    /// `incomingRtp(id, isVideo, packet, length)` (slow path).
+    fn incoming_rtp(&self, id: PluginSessionId, video: bool, packet: Vec<u8>) {
+        let _ = (id, video, packet);
+    }
+
+    /// `incomingRtcp(id, isVideo, packet, length)` (slow path).
+    fn incoming_rtcp(&self, id: PluginSessionId, video: bool, packet: Vec<u8>) {
+        let _ = (id, video, packet);
+    }
+
+    /// `slowLink(id, uplink, isVideo)`.
+    fn slow_link(&self, id: PluginSessionId, uplink: bool, video: bool) {
+        let _ = (id, uplink, video);
+    }
 }
 
 /// What a plugin may ask of the core. Every method returns without waiting

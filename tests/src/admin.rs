@@ -29,7 +29,9 @@ impl AdminClient {
     pub async fn connect(server: &Server, transport: Transport) -> Result<Self> {
         let conn = match transport {
             Transport::Http => Conn::Http(HttpClient::new(server.admin_url())?),
-            Transport::Ws => Conn::Ws(WsClient::connect(&server.admin_ws_url(), Some(ADMIN_PROTOCOL)).await?),
+            Transport::Ws => {
+                Conn::Ws(WsClient::connect(&server.admin_ws_url(), Some(ADMIN_PROTOCOL)).await?)
+            }
         };
         Ok(Self {
             conn,

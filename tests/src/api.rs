@@ -101,7 +101,9 @@ impl Api {
                 client: HttpClient::new(server.api_url())?,
                 pollers: HashMap::new(),
             },
-            Transport::Ws => Conn::Ws(WsClient::connect(&server.ws_url(), Some(JANUS_PROTOCOL)).await?),
+            Transport::Ws => {
+                Conn::Ws(WsClient::connect(&server.ws_url(), Some(JANUS_PROTOCOL)).await?)
+            }
         };
         Ok(Self {
             server,
@@ -191,12 +193,12 @@ impl Api {
     /// Send a request and return its reply. A `transaction` is added when
     /// the request has none (use [`Api::request_exact`] to send one without).
     pub async fn request(&mut self, mut request: Value) -> Result<Value> {
-        if let Some(obj) = request.as_object_mut() {
-            if !obj.contains_key("transaction") {
-                let tx = {
-                    self.next_transaction += 1;
-                    format!("tx{}", self.next_transaction)
-                };
+        if request
+            .as_object()
+            .is_some_and(|o| !o.contains_key("transaction"))
+        {
+            let tx = self.transaction();
+            if let Some(obj) = request.as_object_mut() {
                 obj.insert("transaction".to_owned(), Value::String(tx));
             }
         }
@@ -265,7 +267,8 @@ impl Api {
             }
             Conn::Ws(ws) => {
                 ws.wait_for(timeout, |v| {
-                    !REPLY_KINDS.contains(&v.kind()) && v.get("session_id").and_then(Value::as_u64) == Some(session)
+                    !REPLY_KINDS.contains(&v.kind())
+                        && v.get("session_id").and_then(Value::as_u64) == Some(session)
                 })
                 .await?
             }
@@ -277,13 +280,26 @@ impl Api {
     }
 
     /// The next event of `session`, which must be of `kind`.
-    pub async fn expect_event(&mut self, session: u64, kind: &str, timeout: Duration) -> Result<Value> {
+    pub async fn expect_event(
+        &mut self,
+        session: u64,
+        kind: &str,
+        timeout: Duration,
+    ) -> Result<Value> {
         let label = self.label();
         match self.event(session, timeout).await? {
             Some(e) if e.kind() == kind => Ok(e),
             Some(e) => bail!("{label}: expected a {kind:?} event, got {e}"),
             None => bail!("{label}: no {kind:?} event within {timeout:?}"),
         }
+    }
+
+    /// The next event of `session`, whatever its kind; fails after `timeout`.
+    pub async fn expect_event_any(&mut self, session: u64, timeout: Duration) -> Result<Value> {
+        let label = self.label();
+        self.event(session, timeout)
+            .await?
+            .ok_or_else(|| anyhow!("{label}: no event within {timeout:?}"))
     }
 
     /// Fails if `session` gets an event within `wait`.
@@ -298,7 +314,9 @@ impl Api {
     pub async fn create_session(&mut self) -> Result<u64> {
         let reply = self.request(json!({"janus": "create"})).await?;
         reply.expect_kind("success")?;
-        reply.data_id().ok_or_else(|| anyhow!("create reply without data.id: {reply}"))
+        reply
+            .data_id()
+            .ok_or_else(|| anyhow!("create reply without data.id: {reply}"))
     }
 
     /// `attach` to `plugin` → the new handle id.
@@ -307,7 +325,9 @@ impl Api {
             .request(json!({"janus": "attach", "session_id": session, "plugin": plugin}))
             .await?;
         reply.expect_kind("success")?;
-        reply.data_id().ok_or_else(|| anyhow!("attach reply without data.id: {reply}"))
+        reply
+            .data_id()
+            .ok_or_else(|| anyhow!("attach reply without data.id: {reply}"))
     }
 
     /// A new session with a handle attached to Debian's echo test.
@@ -319,7 +339,9 @@ impl Api {
 
     /// `destroy` the session; fails unless it succeeds.
     pub async fn destroy_session(&mut self, session: u64) -> Result<()> {
-        let reply = self.request(json!({"janus": "destroy", "session_id": session})).await?;
+        let reply = self
+            .request(json!({"janus": "destroy", "session_id": session}))
+            .await?;
         reply.expect_kind("success").map(|_| ()).context("destroy")
     }
 }

@@ -16,14 +16,13 @@ use crate::api::Entry;
 
 /// `server_info` members that are compared (all others differ legitimately:
 /// versions, build details, local addresses, dependency and transport lists).
-pub const SERVER_INFO_COMPARED: [&str; 10] = [
+pub const SERVER_INFO_COMPARED: [&str; 9] = [
     "janus",
     "transaction",
     "session-timeout",
     "reclaim-session-timeout",
     "candidates-timeout",
     "accepting-new-sessions",
-    "ice-lite",
     "full-trickle",
     "api_secret",
     "plugins",
@@ -41,13 +40,21 @@ impl IdMap {
         if self.entries.iter().any(|(known, _)| *known == id) {
             return;
         }
-        let n = self.entries.iter().filter(|(_, p)| p.starts_with(&format!("<{role}"))).count() + 1;
+        let n = self
+            .entries
+            .iter()
+            .filter(|(_, p)| p.starts_with(&format!("<{role}")))
+            .count()
+            + 1;
         self.entries.push((id, format!("<{role}{n}>")));
     }
 
     /// The placeholder of `id`.
     pub fn placeholder(&self, id: u64) -> Option<&str> {
-        self.entries.iter().find(|(known, _)| *known == id).map(|(_, p)| p.as_str())
+        self.entries
+            .iter()
+            .find(|(known, _)| *known == id)
+            .map(|(_, p)| p.as_str())
     }
 
     fn replace_in(&self, text: &str) -> String {
@@ -143,7 +150,10 @@ fn diff_into(path: &str, left: &Value, right: &Value, out: &mut Vec<String>) {
             }
         }
         (a, b) if a == b => {}
-        (a, b) => out.push(format!("{}: {a} vs {b}", if path.is_empty() { "." } else { path })),
+        (a, b) => out.push(format!(
+            "{}: {a} vs {b}",
+            if path.is_empty() { "." } else { path }
+        )),
     }
 }
 
@@ -190,7 +200,105 @@ pub fn compare_transcripts(
         }
     }
     if !report.is_empty() {
-        bail!("{left_label} and {right_label} answered differently (first = {left_label}):\n{report}");
+        bail!(
+            "{left_label} and {right_label} answered differently (first = {left_label}):\n{report}"
+        );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn entry(what: &str, message: Value) -> Entry {
+        Entry {
+            what: what.to_owned(),
+            message,
+        }
+    }
+
+    #[test]
+    fn ids_become_placeholders_in_numbers_and_strings() {
+        let mut ids = IdMap::default();
+        ids.register(8146286150302813, "session");
+        ids.register(2915467213541121, "handle");
+        ids.register(8146286150302813, "handle");
+        let reply = json!({"janus": "error", "session_id": 8146286150302813u64,
+            "error": {"code": 459, "reason": "No such handle 2915467213541121 in session 8146286150302813"}});
+        let normalized = normalize(&reply, &ids, &[]);
+        assert_eq!(
+            normalized,
+            json!({"janus": "error", "session_id": "<session1>",
+                "error": {"code": 459, "reason": "No such handle <handle1> in session <session1>"}})
+        );
+    }
+
+    #[test]
+    fn server_info_is_reduced_and_paths_dropped() {
+        let ids = IdMap::default();
+        let info = json!({"janus": "server_info", "transaction": "t", "name": "x", "version": 1,
+            "session-timeout": 60, "plugins": {"p": {}}, "local-ip": "203.0.113.5"});
+        assert_eq!(
+            normalize(&info, &ids, &[]),
+            json!({"janus": "server_info", "transaction": "t", "session-timeout": 60, "plugins": {"p": {}}})
+        );
+        let error = json!({"janus": "error", "error": {"code": 454, "reason": "parser text"}});
+        assert_eq!(
+            normalize(&error, &ids, &["error.reason", "no.such.path"]),
+            json!({"janus": "error", "error": {"code": 454}})
+        );
+    }
+
+    #[test]
+    fn diff_lists_each_difference() {
+        let a = json!({"janus": "ack", "session_id": 1, "list": [1, 2], "only_a": true});
+        let b = json!({"janus": "success", "session_id": 1, "list": [1, 3]});
+        let lines = diff(&a, &b);
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert!(lines[0].starts_with(".janus:"), "{lines:?}");
+        assert!(
+            lines.iter().any(|l| l.starts_with(".list[1]:")),
+            "{lines:?}"
+        );
+        assert!(
+            lines.iter().any(|l| l.contains("only in the first")),
+            "{lines:?}"
+        );
+        assert!(diff(&a, &a).is_empty());
+    }
+
+    #[test]
+    fn transcripts_compare_after_normalization() {
+        let mut left_ids = IdMap::default();
+        left_ids.register(111, "session");
+        let mut right_ids = IdMap::default();
+        right_ids.register(999, "session");
+        let left = [entry(
+            "reply to create",
+            json!({"janus": "success", "data": {"id": 111}}),
+        )];
+        let right = [entry(
+            "reply to create",
+            json!({"janus": "success", "data": {"id": 999}}),
+        )];
+        assert!(
+            compare_transcripts(("a", &left, &left_ids), ("b", &right, &right_ids), &[]).is_ok()
+        );
+
+        let extra = [
+            entry(
+                "reply to create",
+                json!({"janus": "success", "data": {"id": 999}}),
+            ),
+            entry("event", json!({"janus": "detached"})),
+        ];
+        let err = compare_transcripts(("a", &left, &left_ids), ("b", &extra, &right_ids), &[])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("only b has event"), "{err}");
+    }
 }

@@ -81,7 +81,12 @@ impl HttpClient {
     pub async fn post_json(&self, path: &str, body: &Value) -> Result<Value> {
         let text = serde_json::to_string(body).context("serializing a request")?;
         let response = self
-            .send(Method::POST, path, &[("content-type", "application/json")], Some(text.clone().into_bytes()))
+            .send(
+                Method::POST,
+                path,
+                &[("content-type", "application/json")],
+                Some(text.clone().into_bytes()),
+            )
             .await?;
         if response.status != 200 {
             bail!(
@@ -94,9 +99,19 @@ impl HttpClient {
     }
 
     /// POST arbitrary bytes (malformed JSON, huge bodies, other content types).
-    pub async fn post_raw(&self, path: &str, body: impl Into<Vec<u8>>, content_type: &str) -> Result<RawResponse> {
-        self.send(Method::POST, path, &[("content-type", content_type)], Some(body.into()))
-            .await
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        body: impl Into<Vec<u8>>,
+        content_type: &str,
+    ) -> Result<RawResponse> {
+        self.send(
+            Method::POST,
+            path,
+            &[("content-type", content_type)],
+            Some(body.into()),
+        )
+        .await
     }
 
     /// GET `base + path_and_query`.
@@ -145,6 +160,10 @@ impl HttpClient {
             .await
             .with_context(|| format!("reading the body of {method} {}", self.url(path)))?
             .to_vec();
-        Ok(RawResponse { status, headers, body })
+        Ok(RawResponse {
+            status,
+            headers,
+            body,
+        })
     }
 }

@@ -41,7 +41,11 @@ pub(crate) fn write(dir: &Path, options: &ServerOptions, endpoints: &Endpoints) 
     let mut core = String::new();
     writeln!(core, "general: {{")?;
     for kind in ["plugins", "transports", "events", "loggers"] {
-        writeln!(core, "\t{kind}_folder = {}", quote(&lib.join(kind).display().to_string()))?;
+        writeln!(
+            core,
+            "\t{kind}_folder = {}",
+            quote(&lib.join(kind).display().to_string())
+        )?;
     }
     let level = match options.log_level.as_deref().unwrap_or("info") {
         "error" => 2,
@@ -65,14 +69,29 @@ pub(crate) fn write(dir: &Path, options: &ServerOptions, endpoints: &Endpoints) 
         writeln!(core, "\tsession_timeout = {secs}")?;
     }
     writeln!(core, "}}")?;
-    writeln!(core, "media: {{\n\tipv6 = false\n\trtp_port_range = \"20000-40000\"\n}}")?;
+    writeln!(
+        core,
+        "media: {{\n\tipv6 = false\n\trtp_port_range = \"20000-40000\"\n}}"
+    )?;
     writeln!(
         core,
         "nat: {{\n\tfull_trickle = false\n\tice_lite = false\n\tice_tcp = false\n\tignore_mdns = true\n\tice_enforce_list = \"127.0.0.1\"\n}}"
     )?;
-    writeln!(core, "plugins: {{\n\tdisable = {}\n}}", quote(&disabled("plugins")?))?;
-    writeln!(core, "transports: {{\n\tdisable = {}\n}}", quote(&disabled("transports")?))?;
-    writeln!(core, "loggers: {{\n\tdisable = {}\n}}", quote(&disabled("loggers")?))?;
+    writeln!(
+        core,
+        "plugins: {{\n\tdisable = {}\n}}",
+        quote(&disabled("plugins")?)
+    )?;
+    writeln!(
+        core,
+        "transports: {{\n\tdisable = {}\n}}",
+        quote(&disabled("transports")?)
+    )?;
+    writeln!(
+        core,
+        "loggers: {{\n\tdisable = {}\n}}",
+        quote(&disabled("loggers")?)
+    )?;
     writeln!(
         core,
         "events: {{\n\tbroadcast = false\n\tdisable = {}\n}}",
@@ -81,8 +100,16 @@ pub(crate) fn write(dir: &Path, options: &ServerOptions, endpoints: &Endpoints) 
     put(dir, "janus.jcfg", &core)?;
 
     let mut duktape = String::from("general: {\n");
-    writeln!(duktape, "\tpath = {}", quote(&options.modules_folder().display().to_string()))?;
-    writeln!(duktape, "\tscript = {}", quote(&options.script.display().to_string()))?;
+    writeln!(
+        duktape,
+        "\tpath = {}",
+        quote(&options.modules_folder().display().to_string())
+    )?;
+    writeln!(
+        duktape,
+        "\tscript = {}",
+        quote(&options.script.display().to_string())
+    )?;
     if let Some(config) = &options.config {
         writeln!(duktape, "\tconfig = {}", quote(config))?;
     }

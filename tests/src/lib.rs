@@ -43,5 +43,7 @@ pub use compare::{IdMap, compare_transcripts, diff, normalize};
 pub use http::{HttpClient, RawResponse};
 pub use reply::Reply;
 pub use runner::{Case, Servers, selected_flavors};
-pub use server::{DUKTAPE_MODULES, ECHOTEST_PACKAGE, ECHOTEST_SCRIPT, Endpoints, Flavor, Server, ServerOptions};
+pub use server::{
+    DUKTAPE_MODULES, ECHOTEST_PACKAGE, ECHOTEST_SCRIPT, Endpoints, Flavor, Server, ServerOptions,
+};
 pub use ws::{ADMIN_PROTOCOL, JANUS_PROTOCOL, WsClient, WsIncoming};

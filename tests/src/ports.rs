@@ -26,7 +26,8 @@ pub fn free_ports(count: usize) -> Result<Vec<SocketAddr>> {
         if tries > 200 {
             bail!("could not find {count} free loopback ports");
         }
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("binding 127.0.0.1:0")?;
+        let listener =
+            TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("binding 127.0.0.1:0")?;
         let addr = listener.local_addr().context("reading a bound address")?;
         if given.insert(addr.port()) {
             addrs.push(addr);

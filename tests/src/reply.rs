@@ -30,19 +30,19 @@ pub trait Reply {
 
 impl Reply for Value {
     fn kind(&self) -> &str {
-        self.get("janus").and_then(Value::as_str).unwrap_or("")
+        self.get("janus").and_then(Self::as_str).unwrap_or("")
     }
 
     fn error_code(&self) -> Option<i64> {
-        self.pointer("/error/code").and_then(Value::as_i64)
+        self.pointer("/error/code").and_then(Self::as_i64)
     }
 
     fn error_reason(&self) -> Option<&str> {
-        self.pointer("/error/reason").and_then(Value::as_str)
+        self.pointer("/error/reason").and_then(Self::as_str)
     }
 
     fn data_id(&self) -> Option<u64> {
-        self.pointer("/data/id").and_then(Value::as_u64)
+        self.pointer("/data/id").and_then(Self::as_u64)
     }
 
     fn expect_kind(&self, kind: &str) -> Result<&Self> {

@@ -65,7 +65,11 @@ impl Servers {
         let result = match flavor {
             Flavor::Jsfu => self
                 .jsfu
-                .get_or_init(|| Server::jsfu(&(self.options)()).map(Arc::new).map_err(|e| format!("{e:#}")))
+                .get_or_init(|| {
+                    Server::jsfu(&(self.options)())
+                        .map(Arc::new)
+                        .map_err(|e| format!("{e:#}"))
+                })
                 .clone()
                 .map(Some),
             Flavor::Janus => self
@@ -159,21 +163,23 @@ impl Case {
         F: AsyncFn(&mut Api) -> Result<()>,
     {
         let mut failures: Vec<String> = Vec::new();
-        let mut transcripts: Vec<(Flavor, Transport, Vec<Entry>, IdMap)> = Vec::new();
+        let mut targets = Vec::new();
         for flavor in selected_flavors() {
-            let server = match servers.get(flavor) {
-                Ok(Some(server)) => server,
-                Ok(None) => {
-                    eprintln!("{}: skipping {flavor}: real Janus not installed", self.name);
-                    continue;
-                }
-                Err(e) => {
-                    failures.push(format!("[{flavor}] server did not start: {e:#}"));
-                    continue;
-                }
-            };
-            for &transport in &self.transports {
-                let label = format!("{flavor}/{transport}");
+            match servers.get(flavor) {
+                Ok(Some(server)) => targets.push(server),
+                Ok(None) => eprintln!("{}: skipping {flavor}: real Janus not installed", self.name),
+                Err(e) => failures.push(format!("[{flavor}] server did not start: {e:#}")),
+            }
+        }
+        // Flavors run concurrently (separate servers); the transports of one
+        // flavor run one after the other (a body may change server state).
+        let body = &body;
+        let this = &self;
+        let runs = targets.into_iter().map(|server| async move {
+            let mut failures = Vec::new();
+            let mut transcripts = Vec::new();
+            for &transport in &this.transports {
+                let label = format!("{}/{transport}", server.flavor());
                 let mut api = match Api::connect(server.clone(), transport).await {
                     Ok(api) => api,
                     Err(e) => {
@@ -181,18 +187,30 @@ impl Case {
                         continue;
                     }
                 };
-                match tokio::time::timeout(self.timeout, body(&mut api)).await {
-                    Ok(Ok(())) => {
-                        transcripts.push((flavor, transport, api.transcript().to_vec(), api.ids().clone()));
-                    }
+                match tokio::time::timeout(this.timeout, body(&mut api)).await {
+                    Ok(Ok(())) => transcripts.push((
+                        server.flavor(),
+                        transport,
+                        api.transcript().to_vec(),
+                        api.ids().clone(),
+                    )),
                     Ok(Err(e)) => failures.push(format!(
                         "[{label}] {e:#}\n  --- {label} server log ({}), last lines ---\n{}",
                         server.log_path().display(),
                         server.log_tail(25)
                     )),
-                    Err(_) => failures.push(format!("[{label}] did not finish within {:?}", self.timeout)),
+                    Err(_) => failures.push(format!(
+                        "[{label}] did not finish within {:?}",
+                        self.timeout
+                    )),
                 }
             }
+            (failures, transcripts)
+        });
+        let mut transcripts: Vec<(Flavor, Transport, Vec<Entry>, IdMap)> = Vec::new();
+        for (run_failures, run_transcripts) in futures_util::future::join_all(runs).await {
+            failures.extend(run_failures);
+            transcripts.extend(run_transcripts);
         }
         if self.compare {
             let ignore: Vec<&str> = self.ignore.iter().map(String::as_str).collect();

@@ -474,7 +474,11 @@ fn blocking_get(addr: SocketAddr, path: &str) -> Result<String> {
     Ok(body.to_owned())
 }
 
-fn jsfu_args(options: &ServerOptions, endpoints: &Endpoints, work_dir: &Path) -> Result<Vec<String>> {
+fn jsfu_args(
+    options: &ServerOptions,
+    endpoints: &Endpoints,
+    work_dir: &Path,
+) -> Result<Vec<String>> {
     let mut args = vec![
         "--http".to_owned(),
         endpoints.http.to_string(),
@@ -483,7 +487,10 @@ fn jsfu_args(options: &ServerOptions, endpoints: &Endpoints, work_dir: &Path) ->
         "--admin".to_owned(),
         endpoints.admin_http.to_string(),
         "--log-level".to_owned(),
-        options.log_level.clone().unwrap_or_else(|| "info".to_owned()),
+        options
+            .log_level
+            .clone()
+            .unwrap_or_else(|| "info".to_owned()),
     ];
     if let Some(secret) = &options.api_secret {
         args.extend(["--api-secret".to_owned(), secret.clone()]);
@@ -495,14 +502,21 @@ fn jsfu_args(options: &ServerOptions, endpoints: &Endpoints, work_dir: &Path) ->
         args.extend(["--session-timeout".to_owned(), secs.to_string()]);
     }
     let default_modules = options.modules.is_none()
-        || options.modules.as_deref() == options.script.parent().filter(|p| !p.as_os_str().is_empty());
+        || options.modules.as_deref()
+            == options
+                .script
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty());
     if default_modules && options.config.is_none() {
         args.extend(["--script".to_owned(), options.script.display().to_string()]);
     } else {
         // Modules folder and init config have no flags: use a config file.
         let file = work_dir.join("jsfu.toml");
         let mut toml = String::from("[[scripts]]\n");
-        toml.push_str(&format!("file = {}\n", toml_string(&options.script.display().to_string())));
+        toml.push_str(&format!(
+            "file = {}\n",
+            toml_string(&options.script.display().to_string())
+        ));
         toml.push_str(&format!(
             "modules = {}\n",
             toml_string(&options.modules_folder().display().to_string())
@@ -558,7 +572,10 @@ fn janus_binary() -> Option<PathBuf> {
 /// `<target>/<profile>`: test binaries live in `<target>/<profile>/deps`.
 fn profile_dir() -> Result<PathBuf> {
     let exe = std::env::current_exe().context("locating the test binary")?;
-    let mut dir = exe.parent().context("test binary has no parent folder")?.to_path_buf();
+    let mut dir = exe
+        .parent()
+        .context("test binary has no parent folder")?
+        .to_path_buf();
     if dir.file_name().is_some_and(|n| n == "deps") {
         dir.pop();
     }
@@ -570,7 +587,9 @@ fn profile_dir() -> Result<PathBuf> {
 fn work_root() -> Result<PathBuf> {
     static ROOT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     ROOT.get_or_init(|| {
-        let root = profile_dir().map_err(|e| format!("{e:#}"))?.join("jsfu-tests");
+        let root = profile_dir()
+            .map_err(|e| format!("{e:#}"))?
+            .join("jsfu-tests");
         fs::create_dir_all(&root).map_err(|e| format!("creating {}: {e}", root.display()))?;
         if let Ok(entries) = fs::read_dir(&root) {
             for entry in entries.flatten() {

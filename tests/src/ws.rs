@@ -55,17 +55,20 @@ pub const REPLY_KINDS: [&str; 5] = ["success", "error", "ack", "server_info", "p
 impl WsClient {
     /// Connect to `url` asking for `protocol` (`None`: no subprotocol header).
     pub async fn connect(url: &str, protocol: Option<&str>) -> Result<Self> {
-        let mut request = url.into_client_request().context("building the WebSocket request")?;
+        let mut request = url
+            .into_client_request()
+            .context("building the WebSocket request")?;
         if let Some(protocol) = protocol {
             request.headers_mut().insert(
                 "sec-websocket-protocol",
                 HeaderValue::from_str(protocol).context("subprotocol header")?,
             );
         }
-        let (stream, response) = tokio::time::timeout(Duration::from_secs(10), connect_async(request))
-            .await
-            .map_err(|_| anyhow!("WebSocket handshake with {url} timed out"))?
-            .with_context(|| format!("WebSocket handshake with {url}"))?;
+        let (stream, response) =
+            tokio::time::timeout(Duration::from_secs(10), connect_async(request))
+                .await
+                .map_err(|_| anyhow!("WebSocket handshake with {url} timed out"))?
+                .with_context(|| format!("WebSocket handshake with {url}"))?;
         let protocol = response
             .headers()
             .get("sec-websocket-protocol")
@@ -80,8 +83,12 @@ impl WsClient {
                         Ok(v) => WsIncoming::Json(v),
                         Err(_) => WsIncoming::Other(text.to_string()),
                     },
-                    Some(Ok(Message::Binary(bytes))) => WsIncoming::Other(String::from_utf8_lossy(&bytes).into_owned()),
-                    Some(Ok(Message::Close(frame))) => WsIncoming::Closed(format!("close frame {frame:?}")),
+                    Some(Ok(Message::Binary(bytes))) => {
+                        WsIncoming::Other(String::from_utf8_lossy(&bytes).into_owned())
+                    }
+                    Some(Ok(Message::Close(frame))) => {
+                        WsIncoming::Closed(format!("close frame {frame:?}"))
+                    }
                     Some(Ok(_)) => continue,
                     Some(Err(e)) => WsIncoming::Closed(format!("error: {e}")),
                     None => WsIncoming::Closed("end of stream".to_owned()),
@@ -117,12 +124,16 @@ impl WsClient {
 
     /// Send a JSON value as one text message.
     pub async fn send_json(&mut self, value: &Value) -> Result<()> {
-        self.send_text(serde_json::to_string(value).context("serializing")?).await
+        self.send_text(serde_json::to_string(value).context("serializing")?)
+            .await
     }
 
     /// Send a close frame (the server then closes the TCP connection).
     pub async fn close(&mut self) -> Result<()> {
-        self.sink.send(Message::Close(None)).await.context("sending close")?;
+        self.sink
+            .send(Message::Close(None))
+            .await
+            .context("sending close")?;
         Ok(())
     }
 
@@ -137,7 +148,11 @@ impl WsClient {
 
     /// The first message (stashed or new) for which `pred` holds; every other
     /// message stays stashed in order. `None` after `timeout`.
-    pub async fn wait_for(&mut self, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Result<Option<Value>> {
+    pub async fn wait_for(
+        &mut self,
+        timeout: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Result<Option<Value>> {
         if let Some(pos) = self.stash.iter().position(&pred) {
             return Ok(self.stash.remove(pos));
         }
@@ -157,14 +172,21 @@ impl WsClient {
     /// that has none, if the request had none).
     pub async fn request(&mut self, request: &Value, timeout: Duration) -> Result<Value> {
         self.send_json(request).await?;
-        let transaction = request.get("transaction").and_then(Value::as_str).map(str::to_owned);
+        let transaction = request
+            .get("transaction")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         self.wait_reply(transaction.as_deref(), timeout)
             .await?
             .ok_or_else(|| anyhow!("no reply within {timeout:?} to {request}"))
     }
 
     /// Wait for a reply with this transaction (see [`WsClient::request`]).
-    pub async fn wait_reply(&mut self, transaction: Option<&str>, timeout: Duration) -> Result<Option<Value>> {
+    pub async fn wait_reply(
+        &mut self,
+        transaction: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Option<Value>> {
         self.wait_for(timeout, |v| {
             let kind = v.get("janus").and_then(Value::as_str).unwrap_or("");
             let tx = v.get("transaction").and_then(Value::as_str);

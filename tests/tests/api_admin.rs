@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 const ADMIN_SECRET: &str = "admin-pw";
 const UNAUTHORIZED: &str = "Unauthorized request (wrong or missing secret/token)";
 
-static SERVERS: Servers = Servers::new(|| ServerOptions::echotest().with_admin_secret(ADMIN_SECRET));
+static SERVERS: Servers =
+    Servers::new(|| ServerOptions::echotest().with_admin_secret(ADMIN_SECRET));
 
 async fn admin(t: &Api) -> Result<AdminClient> {
     AdminClient::connect(t.server(), t.transport()).await
@@ -22,26 +23,40 @@ async fn secret_and_session_less_requests() -> Result<()> {
     Case::new("secret_and_session_less_requests")
         .run(&SERVERS, async |t| {
             let mut anonymous = admin(t).await?.without_secret();
-            let reply = anonymous.request(json!({"janus": "ping", "transaction": "p"})).await?;
-            reply.expect_kind("pong")?.expect_at("/transaction", &json!("p"))?;
+            let reply = anonymous
+                .request(json!({"janus": "ping", "transaction": "p"}))
+                .await?;
+            reply
+                .expect_kind("pong")?
+                .expect_at("/transaction", &json!("p"))?;
             t.record("admin ping", &reply);
-            let reply = anonymous.request(json!({"janus": "info", "transaction": "i"})).await?;
+            let reply = anonymous
+                .request(json!({"janus": "info", "transaction": "i"}))
+                .await?;
             reply.expect_kind("server_info")?;
             for request in [
                 json!({"janus": "list_sessions", "transaction": "l"}),
                 json!({"janus": "list_sessions", "transaction": "w", "admin_secret": "wrong"}),
             ] {
                 let reply = anonymous.request(request).await?;
-                reply.expect_error_reason(403, UNAUTHORIZED)?.expect_at("/transaction", &json!(reply["transaction"]))?;
+                reply
+                    .expect_error_reason(403, UNAUTHORIZED)?
+                    .expect_at("/transaction", &json!(reply["transaction"]))?;
                 t.record("admin 403", &reply);
             }
             let mut admin = admin(t).await?;
-            let reply = admin.request(json!({"janus": "fly", "transaction": "f"})).await?;
+            let reply = admin
+                .request(json!({"janus": "fly", "transaction": "f"}))
+                .await?;
             reply.expect_error_reason(457, "Unhandled request 'fly' at this path")?;
             t.record("admin unknown verb", &reply);
             // The global timeout (set to its current value, the tests share the server).
-            let reply = admin.request(json!({"janus": "set_session_timeout", "transaction": "g", "timeout": 60})).await?;
-            reply.expect_kind("success")?.expect_at("/timeout", &json!(60))?;
+            let reply = admin
+                .request(json!({"janus": "set_session_timeout", "transaction": "g", "timeout": 60}))
+                .await?;
+            reply
+                .expect_kind("success")?
+                .expect_at("/timeout", &json!(60))?;
             t.record("admin set_session_timeout", &reply);
             Ok(())
         })
@@ -168,10 +183,16 @@ async fn destroy_session_from_admin() -> Result<()> {
         .run(&SERVERS, async |t| {
             let (s, _h) = t.echo_handle().await?;
             let mut admin = admin(t).await?;
-            let reply = admin.request(json!({"janus": "destroy_session", "session_id": s, "transaction": "d"})).await?;
-            reply.expect_kind("success")?.expect_at("/session_id", &json!(s))?;
+            let reply = admin
+                .request(json!({"janus": "destroy_session", "session_id": s, "transaction": "d"}))
+                .await?;
+            reply
+                .expect_kind("success")?
+                .expect_at("/session_id", &json!(s))?;
             t.record("destroy_session", &reply);
-            let reply = t.request(json!({"janus": "keepalive", "session_id": s})).await?;
+            let reply = t
+                .request(json!({"janus": "keepalive", "session_id": s}))
+                .await?;
             reply.expect_error_reason(458, &format!("No such session {s}"))?;
             Ok(())
         })
@@ -197,6 +218,53 @@ async fn per_session_timeout() -> Result<()> {
             let reply = t.request(json!({"janus": "keepalive", "session_id": s})).await?;
             reply.expect_error(458)?;
             Ok(())
+        })
+        .await
+}
+
+/// A server of its own: refusing new sessions would break the other cases.
+static REFUSING: Servers =
+    Servers::new(|| ServerOptions::echotest().with_admin_secret(ADMIN_SECRET));
+
+#[tokio::test]
+async fn refusing_new_sessions() -> Result<()> {
+    Case::new("refusing_new_sessions")
+        .run(&REFUSING, async |t| {
+            let mut admin = admin(t).await?;
+            let reply = admin
+                .request(json!({"janus": "accept_new_sessions", "transaction": "n"}))
+                .await?;
+            reply.expect_error_reason(456, "Missing mandatory element (accept)")?;
+            t.record("accept_new_sessions without accept", &reply);
+            let reply = admin
+                .request(
+                    json!({"janus": "accept_new_sessions", "accept": false, "transaction": "a0"}),
+                )
+                .await?;
+            reply
+                .expect_kind("success")?
+                .expect_at("/accept", &json!(false))?;
+            t.record("accept_new_sessions false", &reply);
+            let result = async {
+                let reply = t.request(json!({"janus": "create"})).await?;
+                reply.expect_error_reason(472, "Currently not accepting new sessions")?;
+                let reply = t.request(json!({"janus": "info"})).await?;
+                reply.expect_at("/accepting-new-sessions", &json!(false))?;
+                Ok::<(), anyhow::Error>(())
+            }
+            .await;
+            // Restore before judging, for the other transport's run.
+            let reply = admin
+                .request(
+                    json!({"janus": "accept_new_sessions", "accept": true, "transaction": "a1"}),
+                )
+                .await?;
+            reply
+                .expect_kind("success")?
+                .expect_at("/accept", &json!(true))?;
+            result?;
+            let s = t.create_session().await?;
+            t.destroy_session(s).await
         })
         .await
 }

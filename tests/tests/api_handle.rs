@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use jsfu_tests::{Api, Case, ECHOTEST_PACKAGE, Reply, ServerOptions, Servers};
+use jsfu_tests::{Api, Case, ECHOTEST_PACKAGE, Flavor, Reply, ServerOptions, Servers};
 use serde_json::{Value, json};
 
 static SERVERS: Servers = Servers::new(ServerOptions::echotest);
@@ -13,7 +13,10 @@ const EVENT_WAIT: Duration = Duration::from_secs(10);
 
 /// A minimal valid audio-only offer, as a browser would send with trickle.
 fn audio_offer() -> String {
-    let fingerprint = (0..32).map(|i| format!("{:02X}", i * 7 % 256)).collect::<Vec<_>>().join(":");
+    let fingerprint = (0..32)
+        .map(|i| format!("{:02X}", i * 7 % 256))
+        .collect::<Vec<_>>()
+        .join(":");
     [
         "v=0",
         "o=- 4611731400430051336 2 IN IP4 127.0.0.1",
@@ -52,17 +55,27 @@ fn message(s: u64, h: u64, body: Value, jsep: Option<Value>) -> Value {
 /// Send the echo test an offer; returns the `event` carrying its answer.
 async fn negotiate(t: &mut Api, s: u64, h: u64) -> Result<Value> {
     let tx = t.transaction();
-    let mut request = message(s, h, json!({"audio": true}), Some(json!({"type": "offer", "sdp": audio_offer()})));
+    let mut request = message(
+        s,
+        h,
+        json!({"audio": true}),
+        Some(json!({"type": "offer", "sdp": audio_offer()})),
+    );
     request["transaction"] = json!(tx);
     let reply = t.request(request).await?;
-    reply.expect_kind("ack")?.expect_at("/session_id", &json!(s))?;
+    reply
+        .expect_kind("ack")?
+        .expect_at("/session_id", &json!(s))?;
     let event = t.expect_event(s, "event", EVENT_WAIT).await?;
     event
         .expect_at("/sender", &json!(h))?
         .expect_at("/transaction", &json!(tx))?
         .expect_at("/plugindata/plugin", &json!(ECHOTEST_PACKAGE))?
         .expect_at("/jsep/type", &json!("answer"))?;
-    let sdp = event.pointer("/jsep/sdp").and_then(Value::as_str).unwrap_or("");
+    let sdp = event
+        .pointer("/jsep/sdp")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     anyhow::ensure!(sdp.starts_with("v=0"), "answer SDP is not SDP: {event}");
     Ok(event)
 }
@@ -73,14 +86,18 @@ async fn attach_to_the_echo_test() -> Result<()> {
         .run(&SERVERS, async |t| {
             let s = t.create_session().await?;
             let reply = t
-                .request(json!({"janus": "attach", "session_id": s, "plugin": ECHOTEST_PACKAGE,
-                                "opaque_id": "echotest-Xy12", "loop_index": 0}))
+                .request(
+                    json!({"janus": "attach", "session_id": s, "plugin": ECHOTEST_PACKAGE,
+                                "opaque_id": "echotest-Xy12", "loop_index": 0}),
+                )
                 .await?;
             reply
                 .expect_kind("success")?
                 .expect_at("/session_id", &json!(s))?
                 .expect_absent("/sender")?;
-            let h = reply.data_id().ok_or_else(|| anyhow::anyhow!("no handle id: {reply}"))?;
+            let h = reply
+                .data_id()
+                .ok_or_else(|| anyhow::anyhow!("no handle id: {reply}"))?;
             anyhow::ensure!((1..1u64 << 53).contains(&h), "handle id {h} out of range");
             // Handle ids are unique within the session.
             let h2 = t.attach(s, ECHOTEST_PACKAGE).await?;
@@ -119,14 +136,20 @@ async fn detach_sends_detached() -> Result<()> {
     Case::new("detach_sends_detached")
         .run(&SERVERS, async |t| {
             let (s, h) = t.echo_handle().await?;
-            let reply = t.request(json!({"janus": "detach", "session_id": s, "handle_id": h})).await?;
+            let reply = t
+                .request(json!({"janus": "detach", "session_id": s, "handle_id": h}))
+                .await?;
             reply
                 .expect_kind("success")?
                 .expect_at("/session_id", &json!(s))?
                 .expect_absent("/sender")?;
             let event = t.expect_event(s, "detached", EVENT_WAIT).await?;
-            event.expect_at("/sender", &json!(h))?.expect_absent("/transaction")?;
-            let reply = t.request(json!({"janus": "detach", "session_id": s, "handle_id": h})).await?;
+            event
+                .expect_at("/sender", &json!(h))?
+                .expect_absent("/transaction")?;
+            let reply = t
+                .request(json!({"janus": "detach", "session_id": s, "handle_id": h}))
+                .await?;
             reply.expect_error_reason(459, &format!("No such handle {h} in session {s}"))?;
             let reply = t.request(message(s, h, json!({}), None)).await?;
             reply.expect_error(459)?;
@@ -140,11 +163,17 @@ async fn hangup_without_peer_connection() -> Result<()> {
     Case::new("hangup_without_peer_connection")
         .run(&SERVERS, async |t| {
             let (s, h) = t.echo_handle().await?;
-            let reply = t.request(json!({"janus": "hangup", "session_id": s, "handle_id": h})).await?;
-            reply.expect_kind("success")?.expect_at("/session_id", &json!(s))?;
+            let reply = t
+                .request(json!({"janus": "hangup", "session_id": s, "handle_id": h}))
+                .await?;
+            reply
+                .expect_kind("success")?
+                .expect_at("/session_id", &json!(s))?;
             t.expect_no_event(s, Duration::from_millis(500)).await?;
             // The handle is still usable.
-            let reply = t.request(message(s, h, json!({"audio": true}), None)).await?;
+            let reply = t
+                .request(message(s, h, json!({"audio": true}), None))
+                .await?;
             reply.expect_kind("success")?;
             t.destroy_session(s).await
         })
@@ -175,40 +204,87 @@ async fn message_validation() -> Result<()> {
     Case::new("message_validation")
         .run(&SERVERS, async |t| {
             let (s, h) = t.echo_handle().await?;
-            let reply = t.request(json!({"janus": "message", "session_id": s, "handle_id": h})).await?;
+            let reply = t
+                .request(json!({"janus": "message", "session_id": s, "handle_id": h}))
+                .await?;
             reply.expect_error_reason(456, "Missing mandatory element (body)")?;
             for body in [json!("audio"), json!([1]), json!(3), json!(null)] {
                 let reply = t.request(message(s, h, body, None)).await?;
-                reply.expect_error_reason(467, "Invalid element type (body should be an object)")?;
+                reply
+                    .expect_error_reason(467, "Invalid element type (body should be an object)")?;
             }
             for jsep in [json!("offer"), json!([1]), json!(7)] {
                 let reply = t.request(message(s, h, json!({}), Some(jsep))).await?;
                 reply.expect_error_reason(455, "Invalid jsep object")?;
             }
-            let reply = t.request(message(s, h, json!({}), Some(json!({"sdp": audio_offer()})))).await?;
+            let reply = t
+                .request(message(
+                    s,
+                    h,
+                    json!({}),
+                    Some(json!({"sdp": audio_offer()})),
+                ))
+                .await?;
             reply.expect_error_reason(456, "JSEP error: missing mandatory element (type)")?;
-            let reply = t.request(message(s, h, json!({}), Some(json!({"type": "offer"})))).await?;
+            let reply = t
+                .request(message(s, h, json!({}), Some(json!({"type": "offer"}))))
+                .await?;
             reply.expect_error_reason(456, "JSEP error: missing mandatory element (sdp)")?;
             let reply = t
-                .request(message(s, h, json!({}), Some(json!({"type": 1, "sdp": audio_offer()}))))
+                .request(message(
+                    s,
+                    h,
+                    json!({}),
+                    Some(json!({"type": 1, "sdp": audio_offer()})),
+                ))
                 .await?;
-            reply.expect_error_reason(467, "JSEP error: invalid element type (type should be a string)")?;
-            let reply = t.request(message(s, h, json!({}), Some(json!({"type": "offer", "sdp": 5})))).await?;
-            reply.expect_error_reason(467, "JSEP error: invalid element type (sdp should be a string)")?;
+            reply.expect_error_reason(
+                467,
+                "JSEP error: invalid element type (type should be a string)",
+            )?;
             let reply = t
-                .request(message(s, h, json!({}), Some(json!({"type": "pranswer", "sdp": audio_offer()}))))
+                .request(message(
+                    s,
+                    h,
+                    json!({}),
+                    Some(json!({"type": "offer", "sdp": 5})),
+                ))
+                .await?;
+            reply.expect_error_reason(
+                467,
+                "JSEP error: invalid element type (sdp should be a string)",
+            )?;
+            let reply = t
+                .request(message(
+                    s,
+                    h,
+                    json!({}),
+                    Some(json!({"type": "pranswer", "sdp": audio_offer()})),
+                ))
                 .await?;
             reply.expect_error_reason(464, "JSEP error: unknown message type 'pranswer'")?;
             let reply = t
-                .request(message(s, h, json!({}), Some(json!({"type": "offer", "sdp": "hello world"}))))
+                .request(message(
+                    s,
+                    h,
+                    json!({}),
+                    Some(json!({"type": "offer", "sdp": "hello world"})),
+                ))
                 .await?;
             reply.expect_error(465)?;
             let reply = t
-                .request(message(s, h, json!({}), Some(json!({"type": "answer", "sdp": audio_offer()}))))
+                .request(message(
+                    s,
+                    h,
+                    json!({}),
+                    Some(json!({"type": "answer", "sdp": audio_offer()})),
+                ))
                 .await?;
             reply.expect_error_reason(469, "Unexpected ANSWER (did we offer?)")?;
             // None of these reached the plugin or created a PeerConnection.
-            let reply = t.request(message(s, h, json!({"audio": true}), None)).await?;
+            let reply = t
+                .request(message(s, h, json!({"audio": true}), None))
+                .await?;
             reply.expect_kind("success")?;
             t.destroy_session(s).await
         })
@@ -224,9 +300,24 @@ async fn offer_gets_an_answer_event() -> Result<()> {
             let (s, h) = t.echo_handle().await?;
             let event = negotiate(t, s, h).await?;
             event.expect_at("/plugindata/data/echotest", &json!("event"))?;
-            let reply = t.request(json!({"janus": "detach", "session_id": s, "handle_id": h})).await?;
+            let reply = t
+                .request(json!({"janus": "detach", "session_id": s, "handle_id": h}))
+                .await?;
             reply.expect_kind("success")?;
-            t.expect_event(s, "detached", EVENT_WAIT).await?;
+            // The spec sends no `hangup` when a detach tears the PeerConnection
+            // down; Janus 1.1.2 sometimes sends one (reason "Detach") before
+            // `detached`. Tolerated from Janus only, and not compared.
+            t.set_recording(false);
+            let mut event = t.expect_event_any(s, EVENT_WAIT).await?;
+            if event.kind() == "hangup" && t.flavor() == Flavor::Janus {
+                event.expect_at("/reason", &json!("Detach"))?;
+                event = t.expect_event_any(s, EVENT_WAIT).await?;
+            }
+            t.set_recording(true);
+            event
+                .expect_kind("detached")?
+                .expect_at("/sender", &json!(h))?;
+            t.record("event", &event);
             t.destroy_session(s).await
         })
         .await
@@ -316,10 +407,14 @@ async fn hangup_with_peer_connection() -> Result<()> {
         .run(&SERVERS, async |t| {
             let (s, h) = t.echo_handle().await?;
             negotiate(t, s, h).await?;
-            let reply = t.request(json!({"janus": "hangup", "session_id": s, "handle_id": h})).await?;
+            let reply = t
+                .request(json!({"janus": "hangup", "session_id": s, "handle_id": h}))
+                .await?;
             reply.expect_kind("success")?;
             let event = t.expect_event(s, "hangup", EVENT_WAIT).await?;
-            event.expect_at("/sender", &json!(h))?.expect_at("/reason", &json!("Janus API"))?;
+            event
+                .expect_at("/sender", &json!(h))?
+                .expect_at("/reason", &json!("Janus API"))?;
             t.destroy_session(s).await
         })
         .await

@@ -90,21 +90,38 @@ async fn status_codes_and_paths() -> Result<()> {
             let r = http.get("/ping").await?;
             ensure_empty_status(&r, 404)?;
             t.record("GET /ping", &summary(&r));
-            let r = http.post_raw("/ping", r#"{"janus":"ping","transaction":"x"}"#, "application/json").await?;
+            let r = http
+                .post_raw(
+                    "/ping",
+                    r#"{"janus":"ping","transaction":"x"}"#,
+                    "application/json",
+                )
+                .await?;
             r.json()?.expect_kind("pong")?;
             t.record("POST /ping", &summary(&r));
             // POST to /info: 400, empty.
-            let r = http.post_raw("/info", r#"{"janus":"info","transaction":"x"}"#, "application/json").await?;
+            let r = http
+                .post_raw(
+                    "/info",
+                    r#"{"janus":"info","transaction":"x"}"#,
+                    "application/json",
+                )
+                .await?;
             ensure_empty_status(&r, 400)?;
             t.record("POST /info", &summary(&r));
             // Too many components, or outside the base path: 404, empty.
             // (Requests carry no body: Janus answers such a POST before
             // reading its body and closes the connection under it.)
-            let r = http.send(Method::POST, &format!("/{s}/1/2"), &[], None).await?;
+            let r = http
+                .send(Method::POST, &format!("/{s}/1/2"), &[], None)
+                .await?;
             ensure_empty_status(&r, 404)?;
             let r = http.get(&format!("/{s}/1/2")).await?;
             ensure_empty_status(&r, 404)?;
-            let outside = jsfu_tests::HttpClient::new(format!("http://{}/elsewhere", t.server().endpoints().http))?;
+            let outside = jsfu_tests::HttpClient::new(format!(
+                "http://{}/elsewhere",
+                t.server().endpoints().http
+            ))?;
             let r = outside.send(Method::POST, "", &[], None).await?;
             ensure_empty_status(&r, 404)?;
             let r = outside.get("").await?;
@@ -113,13 +130,25 @@ async fn status_codes_and_paths() -> Result<()> {
             let r = http.long_poll(s + 1, None).await?;
             ensure_empty_status(&r, 404)?;
             // JSON errors are 200 with a JSON content type.
-            let r = http.post_raw("", r#"{"janus":"fly","transaction":"x"}"#, "application/json").await?;
+            let r = http
+                .post_raw(
+                    "",
+                    r#"{"janus":"fly","transaction":"x"}"#,
+                    "application/json",
+                )
+                .await?;
             ensure!(r.status == 200, "error status {}", r.status);
             let ct = r.header("content-type").unwrap_or("");
             ensure!(ct.starts_with("application/json"), "content-type {ct:?}");
             r.json()?.expect_error(457)?;
             // navigator.sendBeacon posts text/plain: accepted.
-            let r = http.post_raw(&format!("/{s}"), r#"{"janus":"destroy","transaction":"bye"}"#, "text/plain;charset=UTF-8").await?;
+            let r = http
+                .post_raw(
+                    &format!("/{s}"),
+                    r#"{"janus":"destroy","transaction":"bye"}"#,
+                    "text/plain;charset=UTF-8",
+                )
+                .await?;
             r.json()?.expect_kind("success")?;
             t.record("beacon destroy", &summary(&r));
             Ok(())
@@ -153,7 +182,12 @@ async fn get_on_a_handle_path_redirects() -> Result<()> {
         .run(&SERVERS, async |t| {
             let (s, h) = t.echo_handle().await?;
             let r = t.http()?.get(&format!("/{s}/{h}")).await?;
-            ensure!(r.status == 302, "expected 302, got {} {:?}", r.status, r.text());
+            ensure!(
+                r.status == 302,
+                "expected 302, got {} {:?}",
+                r.status,
+                r.text()
+            );
             let location = r.header("location").unwrap_or("");
             ensure!(location == format!("/janus/{s}"), "Location {location:?}");
             t.destroy_session(s).await
@@ -174,28 +208,59 @@ async fn cors_headers() -> Result<()> {
             ];
             let r = http.send(Method::OPTIONS, "", &preflight, None).await?;
             ensure_empty_status(&r, 200)?;
-            ensure!(r.header("access-control-allow-origin") == Some("*"), "allow-origin: {:?}", r.headers);
-            ensure!(r.header("access-control-max-age") == Some("86400"), "max-age: {:?}", r.headers);
-            ensure!(r.header("access-control-allow-methods") == Some("POST"), "allow-methods: {:?}", r.headers);
-            ensure!(r.header("access-control-allow-headers") == Some("content-type"), "allow-headers: {:?}", r.headers);
+            ensure!(
+                r.header("access-control-allow-origin") == Some("*"),
+                "allow-origin: {:?}",
+                r.headers
+            );
+            ensure!(
+                r.header("access-control-max-age") == Some("86400"),
+                "max-age: {:?}",
+                r.headers
+            );
+            ensure!(
+                r.header("access-control-allow-methods") == Some("POST"),
+                "allow-methods: {:?}",
+                r.headers
+            );
+            ensure!(
+                r.header("access-control-allow-headers") == Some("content-type"),
+                "allow-headers: {:?}",
+                r.headers
+            );
             let s = t.create_session().await?;
-            let r = http.send(Method::OPTIONS, &format!("/{s}"), &preflight, None).await?;
+            let r = http
+                .send(Method::OPTIONS, &format!("/{s}"), &preflight, None)
+                .await?;
             ensure_empty_status(&r, 200)?;
             // Ordinary answers carry the CORS headers too, errors included.
             let r = http
-                .send(Method::POST, "", &[("origin", "http://example.test")], Some(br#"{"janus":"ping","transaction":"c"}"#.to_vec()))
+                .send(
+                    Method::POST,
+                    "",
+                    &[("origin", "http://example.test")],
+                    Some(br#"{"janus":"ping","transaction":"c"}"#.to_vec()),
+                )
                 .await?;
-            ensure!(r.header("access-control-allow-origin") == Some("*"), "allow-origin on POST: {:?}", r.headers);
+            ensure!(
+                r.header("access-control-allow-origin") == Some("*"),
+                "allow-origin on POST: {:?}",
+                r.headers
+            );
             let r = http.long_poll(s + 1, None).await?;
-            ensure!(r.header("access-control-allow-origin") == Some("*"), "allow-origin on 404: {:?}", r.headers);
+            ensure!(
+                r.header("access-control-allow-origin") == Some("*"),
+                "allow-origin on 404: {:?}",
+                r.headers
+            );
             t.destroy_session(s).await
         })
         .await
 }
 
 #[tokio::test]
-async fn long_poll_shapes_and_order() -> Result<()> {
-    Case::new("long_poll_shapes_and_order")
+async fn long_poll_shapes() -> Result<()> {
+    Case::new("long_poll_shapes")
         .http_only()
         .run(&SERVERS, async |t| {
             let s = t.create_session().await?;
@@ -203,31 +268,51 @@ async fn long_poll_shapes_and_order() -> Result<()> {
             for _ in 0..3 {
                 handles.push(t.attach(s, ECHOTEST_PACKAGE).await?);
             }
-            // Three events, queued in this order.
+            // Three events. (Janus detaches on worker threads, so the order of
+            // the three `detached` events is not the order of the requests:
+            // only the set is checked.)
             for &h in &handles {
-                t.request(json!({"janus": "detach", "session_id": s, "handle_id": h})).await?.expect_kind("success")?;
+                t.request(json!({"janus": "detach", "session_id": s, "handle_id": h}))
+                    .await?
+                    .expect_kind("success")?;
             }
             tokio::time::sleep(Duration::from_millis(300)).await;
             let http = t.http()?.clone();
+            let mut senders = Vec::new();
             // maxev=1 (and the default): one object.
             let r = http.long_poll(s, Some(1)).await?;
             let first = r.json()?;
-            first.expect_kind("detached")?.expect_at("/sender", &json!(handles[0]))?;
-            t.record("maxev=1", &first);
+            first.expect_kind("detached")?;
+            senders.push(first["sender"].clone());
             let r = http.long_poll(s, None).await?;
             let second = r.json()?;
-            second.expect_kind("detached")?.expect_at("/sender", &json!(handles[1]))?;
-            t.record("no maxev", &second);
+            second.expect_kind("detached")?;
+            senders.push(second["sender"].clone());
             // maxev>1: an array, even of one element.
             let r = http.long_poll(s, Some(5)).await?;
             let rest = r.json()?;
-            let list = rest.as_array().ok_or_else(|| anyhow!("maxev=5 did not answer an array: {rest}"))?;
+            let list = rest
+                .as_array()
+                .ok_or_else(|| anyhow!("maxev=5 did not answer an array: {rest}"))?;
             ensure!(list.len() == 1, "expected one event, got {rest}");
-            list[0].expect_kind("detached")?.expect_at("/sender", &json!(handles[2]))?;
-            t.record("maxev=5", &rest);
+            list[0].expect_kind("detached")?;
+            senders.push(list[0]["sender"].clone());
+            t.record(
+                "maxev=5 shape",
+                &json!({"array_len": list.len(), "kind": list[0]["janus"]}),
+            );
+            for h in &handles {
+                ensure!(
+                    senders.contains(&json!(h)),
+                    "no detached event for {h}: {senders:?}"
+                );
+            }
             // maxev below 1 counts as 1.
-            t.attach(s, ECHOTEST_PACKAGE).await.map(|h| handles.push(h))?;
-            t.request(json!({"janus": "detach", "session_id": s, "handle_id": handles[3]})).await?;
+            t.attach(s, ECHOTEST_PACKAGE)
+                .await
+                .map(|h| handles.push(h))?;
+            t.request(json!({"janus": "detach", "session_id": s, "handle_id": handles[3]}))
+                .await?;
             tokio::time::sleep(Duration::from_millis(300)).await;
             let r = http.get(&format!("/{s}?maxev=0")).await?;
             r.json()?.expect_kind("detached")?;
@@ -247,7 +332,8 @@ async fn long_poll_wakes_on_event() -> Result<()> {
             let http = t.http()?.clone();
             let poll = tokio::spawn(async move { http.long_poll(s, Some(10)).await });
             tokio::time::sleep(Duration::from_millis(300)).await;
-            t.request(json!({"janus": "detach", "session_id": s, "handle_id": h})).await?;
+            t.request(json!({"janus": "detach", "session_id": s, "handle_id": h}))
+                .await?;
             let r = tokio::time::timeout(Duration::from_secs(5), poll)
                 .await
                 .map_err(|_| anyhow!("parked long poll not woken by an event"))???;
@@ -277,9 +363,15 @@ async fn long_poll_keepalive_after_30_seconds() -> Result<()> {
                 "keepalive came after {elapsed:?}"
             );
             let one = one?.json()?;
-            ensure!(one == json!({"janus": "keepalive"}), "maxev=1 keepalive: {one}");
+            ensure!(
+                one == json!({"janus": "keepalive"}),
+                "maxev=1 keepalive: {one}"
+            );
             let many = many?.json()?;
-            ensure!(many == json!([{"janus": "keepalive"}]), "maxev=4 keepalive: {many}");
+            ensure!(
+                many == json!([{"janus": "keepalive"}]),
+                "maxev=4 keepalive: {many}"
+            );
             t.destroy_session(a).await?;
             t.destroy_session(b).await
         })
@@ -298,12 +390,25 @@ async fn oversized_body_is_refused() -> Result<()> {
             }
             let (s, h) = t.echo_handle().await?;
             let filler = "x".repeat(1024 * 1024 + 16);
-            let body = json!({"janus": "message", "transaction": "big", "body": {"filler": filler}}).to_string();
-            let r = t.http()?.post_raw(&format!("/{s}/{h}"), body, "application/json").await?;
+            let body =
+                json!({"janus": "message", "transaction": "big", "body": {"filler": filler}})
+                    .to_string();
+            let r = t
+                .http()?
+                .post_raw(&format!("/{s}/{h}"), body, "application/json")
+                .await?;
             let refused = r.status == 413 || r.json().map(|v| v.kind() == "error").unwrap_or(false);
-            ensure!(refused, "a {} byte body was not refused: HTTP {} {:?}", 1024 * 1024, r.status, r.text());
+            ensure!(
+                refused,
+                "a {} byte body was not refused: HTTP {} {:?}",
+                1024 * 1024,
+                r.status,
+                r.text()
+            );
             // The server is still fine.
-            let reply = t.request(json!({"janus": "keepalive", "session_id": s})).await?;
+            let reply = t
+                .request(json!({"janus": "keepalive", "session_id": s}))
+                .await?;
             reply.expect_kind("ack")?;
             t.destroy_session(s).await
         })

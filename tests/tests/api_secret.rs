@@ -38,6 +38,7 @@ async fn api_secret_is_enforced() -> Result<()> {
                 .await?;
             reply.expect_error_reason(403, UNAUTHORIZED)?;
             // The secret check comes before the session lookup.
+            t.register_id(s + 1, "ghost");
             let reply = t.request(json!({"janus": "keepalive", "session_id": s + 1})).await?;
             reply.expect_error(403)?;
             let reply = t.request(json!({"janus": "destroy", "session_id": s, "apisecret": SECRET})).await?;

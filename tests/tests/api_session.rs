@@ -24,11 +24,22 @@ async fn create_and_destroy() -> Result<()> {
         .run(&SERVERS, async |t| {
             let reply = t.request(json!({"janus": "create"})).await?;
             reply.expect_kind("success")?.expect_absent("/session_id")?;
-            let s = reply.data_id().ok_or_else(|| anyhow!("no data.id in {reply}"))?;
-            ensure!((1..1u64 << 53).contains(&s), "session id {s} out of 1..2^53");
-            let reply = t.request(json!({"janus": "destroy", "session_id": s})).await?;
-            reply.expect_kind("success")?.expect_at("/session_id", &json!(s))?;
-            let reply = t.request(json!({"janus": "keepalive", "session_id": s})).await?;
+            let s = reply
+                .data_id()
+                .ok_or_else(|| anyhow!("no data.id in {reply}"))?;
+            ensure!(
+                (1..1u64 << 53).contains(&s),
+                "session id {s} out of 1..2^53"
+            );
+            let reply = t
+                .request(json!({"janus": "destroy", "session_id": s}))
+                .await?;
+            reply
+                .expect_kind("success")?
+                .expect_at("/session_id", &json!(s))?;
+            let reply = t
+                .request(json!({"janus": "keepalive", "session_id": s}))
+                .await?;
             reply.expect_error_reason(458, &format!("No such session {s}"))?;
             reply.expect_at("/session_id", &json!(s))?;
             t.expect_no_event(s, Duration::from_millis(300)).await?;
@@ -44,7 +55,9 @@ async fn create_with_id_and_conflict() -> Result<()> {
             let id = random_id();
             t.register_id(id, "session");
             let reply = t.request(json!({"janus": "create", "id": id})).await?;
-            reply.expect_kind("success")?.expect_at("/data/id", &json!(id))?;
+            reply
+                .expect_kind("success")?
+                .expect_at("/data/id", &json!(id))?;
             let reply = t.request(json!({"janus": "create", "id": id})).await?;
             reply
                 .expect_error_reason(468, "Session ID already in use")?
@@ -52,7 +65,10 @@ async fn create_with_id_and_conflict() -> Result<()> {
             // id 0 means "choose one".
             let reply = t.request(json!({"janus": "create", "id": 0})).await?;
             reply.expect_kind("success")?;
-            ensure!(reply.data_id().is_some_and(|n| n != 0 && n != id), "bad id in {reply}");
+            ensure!(
+                reply.data_id().is_some_and(|n| n != 0 && n != id),
+                "bad id in {reply}"
+            );
             let other = reply.data_id().unwrap_or(0);
             t.destroy_session(other).await?;
             t.destroy_session(id).await?;
@@ -67,7 +83,10 @@ async fn create_with_invalid_id() -> Result<()> {
         .run(&SERVERS, async |t| {
             for bad in [json!(-5), json!("12"), json!(1.5)] {
                 let reply = t.request(json!({"janus": "create", "id": bad})).await?;
-                reply.expect_error_reason(467, "Invalid element type (id should be a positive integer)")?;
+                reply.expect_error_reason(
+                    467,
+                    "Invalid element type (id should be a positive integer)",
+                )?;
             }
             Ok(())
         })
@@ -79,13 +98,19 @@ async fn keepalive_and_claim() -> Result<()> {
     Case::new("keepalive_and_claim")
         .run(&SERVERS, async |t| {
             let s = t.create_session().await?;
-            let reply = t.request(json!({"janus": "keepalive", "session_id": s, "transaction": "ka"})).await?;
+            let reply = t
+                .request(json!({"janus": "keepalive", "session_id": s, "transaction": "ka"}))
+                .await?;
             reply
                 .expect_kind("ack")?
                 .expect_at("/session_id", &json!(s))?
                 .expect_at("/transaction", &json!("ka"))?;
-            let reply = t.request(json!({"janus": "claim", "session_id": s})).await?;
-            reply.expect_kind("success")?.expect_at("/session_id", &json!(s))?;
+            let reply = t
+                .request(json!({"janus": "claim", "session_id": s}))
+                .await?;
+            reply
+                .expect_kind("success")?
+                .expect_at("/session_id", &json!(s))?;
             t.destroy_session(s).await
         })
         .await
@@ -95,7 +120,9 @@ async fn keepalive_and_claim() -> Result<()> {
 async fn info_and_ping() -> Result<()> {
     Case::new("info_and_ping")
         .run(&SERVERS, async |t| {
-            let reply = t.request(json!({"janus": "info", "transaction": "i1"})).await?;
+            let reply = t
+                .request(json!({"janus": "info", "transaction": "i1"}))
+                .await?;
             reply
                 .expect_kind("server_info")?
                 .expect_at("/transaction", &json!("i1"))?
@@ -108,12 +135,28 @@ async fn info_and_ping() -> Result<()> {
             plugin.expect_at("/version", &json!(12))?;
             plugin.expect_at("/version_string", &json!("0.0.12"))?;
             plugin.expect_at("/author", &json!("Lorenzo Miniero"))?;
-            for key in ["name", "version", "version_string", "author", "data_channels", "ice-lite", "full-trickle", "transports"] {
+            for key in [
+                "name",
+                "version",
+                "version_string",
+                "author",
+                "data_channels",
+                "ice-lite",
+                "full-trickle",
+                "transports",
+            ] {
                 ensure!(reply.get(key).is_some(), "server_info lacks {key}: {reply}");
             }
-            let reply = t.request(json!({"janus": "ping", "transaction": "p1"})).await?;
-            reply.expect_kind("pong")?.expect_at("/transaction", &json!("p1"))?;
-            ensure!(reply.as_object().is_some_and(|o| o.len() == 2), "pong has extra members: {reply}");
+            let reply = t
+                .request(json!({"janus": "ping", "transaction": "p1"}))
+                .await?;
+            reply
+                .expect_kind("pong")?
+                .expect_at("/transaction", &json!("p1"))?;
+            ensure!(
+                reply.as_object().is_some_and(|o| o.len() == 2),
+                "pong has extra members: {reply}"
+            );
             Ok(())
         })
         .await
@@ -144,7 +187,9 @@ async fn unknown_verbs_by_level() -> Result<()> {
             let (s, h) = t.echo_handle().await?;
             let reply = t.request(json!({"janus": "fly", "session_id": s})).await?;
             reply.expect_error_reason(453, "Unknown request 'fly'")?;
-            let reply = t.request(json!({"janus": "fly", "session_id": s, "handle_id": h})).await?;
+            let reply = t
+                .request(json!({"janus": "fly", "session_id": s, "handle_id": h}))
+                .await?;
             reply.expect_error_reason(453, "Unknown request 'fly'")?;
             t.destroy_session(s).await
         })
@@ -215,13 +260,17 @@ async fn missing_or_bad_transaction_and_janus() -> Result<()> {
             reply
                 .expect_error_reason(456, "Missing mandatory element (transaction)")?
                 .expect_absent("/transaction")?;
-            let reply = t.request_exact(json!({"janus": "ping", "transaction": 5})).await?;
+            let reply = t
+                .request_exact(json!({"janus": "ping", "transaction": 5}))
+                .await?;
             reply
                 .expect_error_reason(467, "Invalid element type (transaction should be a string)")?
                 .expect_absent("/transaction")?;
             let reply = t.request_exact(json!({"transaction": "nj"})).await?;
             reply.expect_error_reason(456, "Missing mandatory element (janus)")?;
-            let reply = t.request_exact(json!({"janus": 7, "transaction": "bj"})).await?;
+            let reply = t
+                .request_exact(json!({"janus": 7, "transaction": "bj"}))
+                .await?;
             reply.expect_error_reason(467, "Invalid element type (janus should be a string)")?;
             Ok(())
         })
@@ -234,7 +283,9 @@ async fn malformed_payloads() -> Result<()> {
     Case::new("malformed_payloads")
         .ignore(&["error.reason"])
         .run(&SERVERS, async |t| {
-            let reply = t.request_text("", "{\"janus\": \"ping\", \"transaction\": ").await?;
+            let reply = t
+                .request_text("", "{\"janus\": \"ping\", \"transaction\": ")
+                .await?;
             reply.expect_error(454)?.expect_absent("/transaction")?;
             let reply = t.request_text("", "this is not json").await?;
             reply.expect_error(454)?;
@@ -243,7 +294,9 @@ async fn malformed_payloads() -> Result<()> {
             let reply = t.request_text("", "[1, 2]").await?;
             match t.transport() {
                 Transport::Http => reply.expect_error_reason(455, "JSON error: not an object")?,
-                Transport::Ws => reply.expect_error_reason(456, "Missing mandatory element (transaction)")?,
+                Transport::Ws => {
+                    reply.expect_error_reason(456, "Missing mandatory element (transaction)")?
+                }
             };
             reply.expect_absent("/transaction")?;
             // Janus's JSON parser rejects a top-level scalar as unparsable:
@@ -292,12 +345,18 @@ async fn ids_that_are_not_integers() -> Result<()> {
     Case::new("ids_that_are_not_integers")
         .run(&SERVERS, async |t| {
             // A non-integer session id counts as absent.
-            let reply = t.request(json!({"janus": "keepalive", "session_id": "123"})).await?;
+            let reply = t
+                .request(json!({"janus": "keepalive", "session_id": "123"}))
+                .await?;
             reply.expect_error_reason(457, "Unhandled request 'keepalive' at this path")?;
-            let reply = t.request(json!({"janus": "ping", "session_id": null})).await?;
+            let reply = t
+                .request(json!({"janus": "ping", "session_id": null}))
+                .await?;
             reply.expect_kind("pong")?;
             // A handle id without a session id.
-            let reply = t.request(json!({"janus": "detach", "handle_id": 77})).await?;
+            let reply = t
+                .request(json!({"janus": "detach", "handle_id": 77}))
+                .await?;
             reply.expect_error_reason(458, "Session not found")?;
             Ok(())
         })

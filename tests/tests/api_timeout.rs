@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, ensure};
-use jsfu_tests::{Case, Reply, ServerOptions, Servers};
+use jsfu_tests::{Case, Flavor, Reply, ServerOptions, Servers};
 use serde_json::json;
 
 static SERVERS: Servers = Servers::new(|| ServerOptions::echotest().with_session_timeout(3));
@@ -19,16 +19,34 @@ async fn idle_session_times_out() -> Result<()> {
             let started = Instant::now();
             // Over HTTP the one parked long poll delivers it (it refreshed
             // the session once, when it started).
-            let event = t.expect_event(s, "timeout", Duration::from_secs(10)).await?;
+            let event = t
+                .expect_event(s, "timeout", Duration::from_secs(10))
+                .await?;
             ensure!(
                 event.as_object().is_some_and(|o| o.len() == 2),
                 "timeout event has extra members: {event}"
             );
             event.expect_at("/session_id", &json!(s))?;
-            ensure!(started.elapsed() >= Duration::from_secs(2), "timed out too early: {:?}", started.elapsed());
-            // No detached events for its handles.
-            t.expect_no_event(s, Duration::from_millis(500)).await?;
-            let reply = t.request(json!({"janus": "keepalive", "session_id": s})).await?;
+            ensure!(
+                started.elapsed() >= Duration::from_secs(2),
+                "timed out too early: {:?}",
+                started.elapsed()
+            );
+            // The spec sends no detached events for the handles of a timed-out
+            // session; Janus 1.1.2 sometimes does (a race in its watchdog), so
+            // that is only required of jsfu, and kept out of the comparison.
+            t.set_recording(false);
+            let late = t.event(s, Duration::from_millis(500)).await?;
+            t.set_recording(true);
+            if let Some(late) = late {
+                ensure!(
+                    t.flavor() == Flavor::Janus,
+                    "event after the timeout: {late}"
+                );
+            }
+            let reply = t
+                .request(json!({"janus": "keepalive", "session_id": s}))
+                .await?;
             reply.expect_error_reason(458, &format!("No such session {s}"))?;
             Ok(())
         })

@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use anyhow::{Result, anyhow, ensure};
-use jsfu_tests::{Case, ECHOTEST_PACKAGE, JANUS_PROTOCOL, REPLY_TIMEOUT, Reply, ServerOptions, Servers, WsClient};
+use jsfu_tests::{
+    Case, ECHOTEST_PACKAGE, JANUS_PROTOCOL, REPLY_TIMEOUT, Reply, ServerOptions, Servers, WsClient,
+};
 use serde_json::{Value, json};
 
 static SERVERS: Servers = Servers::new(ServerOptions::echotest);
@@ -15,7 +17,10 @@ async fn wait_session_gone(ws: &mut WsClient, s: u64, limit: Duration) -> Result
     let deadline = tokio::time::Instant::now() + limit;
     loop {
         let reply = ws
-            .request(&json!({"janus": "keepalive", "session_id": s, "transaction": "probe"}), REPLY_TIMEOUT)
+            .request(
+                &json!({"janus": "keepalive", "session_id": s, "transaction": "probe"}),
+                REPLY_TIMEOUT,
+            )
             .await?;
         if reply.kind() == "error" || tokio::time::Instant::now() >= deadline {
             return Ok(reply);
@@ -31,17 +36,27 @@ async fn subprotocol_is_required() -> Result<()> {
         .run(&SERVERS, async |t| {
             let url = t.server().ws_url();
             let ok = WsClient::connect(&url, Some(JANUS_PROTOCOL)).await?;
-            ensure!(ok.protocol() == Some(JANUS_PROTOCOL), "accepted protocol {:?}", ok.protocol());
+            ensure!(
+                ok.protocol() == Some(JANUS_PROTOCOL),
+                "accepted protocol {:?}",
+                ok.protocol()
+            );
             for protocol in [None, Some("chat")] {
                 match WsClient::connect(&url, protocol).await {
                     Err(_) => {}
                     Ok(mut ws) => {
                         // Accepted the upgrade: it must at least not serve the API.
                         let served = ws
-                            .request(&json!({"janus": "ping", "transaction": "p"}), Duration::from_secs(2))
+                            .request(
+                                &json!({"janus": "ping", "transaction": "p"}),
+                                Duration::from_secs(2),
+                            )
                             .await
                             .is_ok();
-                        ensure!(!served, "the Janus API was served without subprotocol ({protocol:?})");
+                        ensure!(
+                            !served,
+                            "the Janus API was served without subprotocol ({protocol:?})"
+                        );
                     }
                 }
             }
@@ -147,7 +162,10 @@ async fn closing_the_socket_destroys_its_sessions() -> Result<()> {
             t.attach(s, ECHOTEST_PACKAGE).await?;
             let ws = t.ws()?;
             ws.close().await?;
-            ensure!(ws.wait_closed(WAIT).await, "server did not close after our close frame");
+            ensure!(
+                ws.wait_closed(WAIT).await,
+                "server did not close after our close frame"
+            );
             let mut other = WsClient::connect(&t.server().ws_url(), Some(JANUS_PROTOCOL)).await?;
             for session in [s, s2] {
                 let reply = wait_session_gone(&mut other, session, WAIT).await?;

@@ -478,6 +478,7 @@ impl Gateway {
             Ok(Ok(pid)) => {
                 // Set once, right here: the handle was created above.
                 let _ = handle.plugin_session.set(pid);
+                lock(&self.by_plugin_session).insert(pid, Arc::downgrade(&handle));
             }
             Ok(Err(e)) => {
                 lock(&session.state).handles.remove(&handle.id);
@@ -611,6 +612,9 @@ impl Gateway {
         pc.trickle = jsep.get("trickle").and_then(Value::as_bool).unwrap_or(true) || pc.trickle;
         pc.data_channels = remote.info.data_channel.is_some();
         pc.remote_info = Some(remote.info);
+        if !offer {
+            self.start_offered_pc(handle, &mut pc);
+        }
         let video_codec = if offer {
             None
         } else {
@@ -747,17 +751,97 @@ impl Gateway {
     }
 
     /// Merges the plugin's SDP with the transport details of the handle's
-    /// PeerConnection. Needs the media layer for ICE and DTLS; without it the
-    /// event cannot be answered truthfully and is dropped.
+    /// PeerConnection (media.md §2.3–§2.5). For an answer this also starts
+    /// (or updates) the PC on its shard; for an offer that happens when the
+    /// client's answer arrives.
     fn merge_local_sdp(
         &self,
         handle: &Handle,
         kind: &str,
         sdp_text: &str,
     ) -> Result<String, String> {
-        let parsed = crate::sdp::parse(sdp_text).map_err(|e| e.to_string())?;
-        let _ = (handle, kind, parsed);
-        Err("no media transport is available to negotiate a PeerConnection".into())
+        let media = self
+            .media()
+            .ok_or("no media plane runs: cannot negotiate a PeerConnection")?;
+        let pid = handle
+            .plugin_session
+            .get()
+            .copied()
+            .ok_or("the handle has no plugin session")?;
+        let plugin_sdp = crate::sdp::parse(sdp_text).map_err(|e| e.to_string())?;
+        let offer = kind == "offer";
+        let mut pc = lock(&handle.pc);
+        if !offer && pc.remote_info.is_none() {
+            return Err("an answer, but the client never offered".into());
+        }
+        let mlines = plugin_sdp.media.len();
+        let mut local = match pc.local.take() {
+            Some(l) => l,
+            None => media.allocate(mlines),
+        };
+        if local.ssrcs.len() < mlines {
+            let more = crate::sdp::generate_local_ssrcs(&mut rand::rng(), mlines - local.ssrcs.len());
+            local.ssrcs.extend(more);
+        }
+        let setup = if offer {
+            crate::sdp::SetupRole::Actpass
+        } else {
+            match pc.remote_info.as_ref().map(crate::sdp::RemoteInfo::dtls_role) {
+                Some(crate::sdp::DtlsRole::Server) => crate::sdp::SetupRole::Passive,
+                _ => crate::sdp::SetupRole::Active,
+            }
+        };
+        let transport = media.transport(&local, setup);
+        let merged = crate::sdp::merge_local(&plugin_sdp, pc.remote_info.as_ref(), &transport);
+        let (text, info) = match merged {
+            Ok(m) => m,
+            Err(e) => {
+                pc.local = Some(local);
+                return Err(e.to_string());
+            }
+        };
+        pc.started = true;
+        if offer {
+            pc.server_offered = true;
+        } else if let Some(remote) = pc.remote_info.as_ref() {
+            let config = crate::media::pc_config(
+                pid,
+                &local,
+                remote,
+                &info,
+                route_role(remote),
+                handle.plugin.wants_incoming_rtp(),
+                handle.plugin.wants_incoming_rtcp(),
+            );
+            media.create_pc(&mut local, config);
+            pc.negotiated = true;
+        }
+        pc.local = Some(local);
+        pc.local_sdp = Some(text.clone());
+        pc.local_info = Some(info);
+        Ok(text)
+    }
+
+    /// The client answered the server's offer: start the PC on its shard.
+    fn start_offered_pc(&self, handle: &Handle, pc: &mut PcState) {
+        let (Some(media), Some(pid)) = (self.media(), handle.plugin_session.get().copied()) else {
+            return;
+        };
+        let (Some(remote), Some(info), Some(local)) =
+            (pc.remote_info.as_ref(), pc.local_info.as_ref(), pc.local.as_mut())
+        else {
+            return;
+        };
+        let config = crate::media::pc_config(
+            pid,
+            local,
+            remote,
+            info,
+            route_role(remote),
+            handle.plugin.wants_incoming_rtp(),
+            handle.plugin.wants_incoming_rtcp(),
+        );
+        media.create_pc(local, config);
     }
 
     /// `server_info` (janus-api.md §4.10).
@@ -866,4 +950,12 @@ fn validate_candidate(c: &Value) -> Result<(), JanusError> {
     }
     check(o, "candidate", Kind::String, true, "Trickle error: ")?;
     Ok(())
+}
+
+/// The server's DTLS role for a client description (media.md §4.1).
+fn route_role(remote: &crate::sdp::RemoteInfo) -> jsfu_route::DtlsRole {
+    match remote.dtls_role() {
+        crate::sdp::DtlsRole::Client => jsfu_route::DtlsRole::Client,
+        crate::sdp::DtlsRole::Server => jsfu_route::DtlsRole::Server,
+    }
 }

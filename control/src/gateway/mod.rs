@@ -19,11 +19,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, Weak};
 use std::time::{Duration, Instant};
 
-use jsfu_route::{HangupReason, PluginSessionId, RouteUpdate, ShardCommand};
+use jsfu_route::{HangupReason, MediaEvent, PluginSessionId, RouteUpdate, ShardCommand};
 use serde_json::{Map, Value, json};
 use tokio::sync::{Notify, mpsc};
 
 use crate::config::Config;
+use crate::media::{LocalPc, MediaPlane};
 use crate::plugin::{Core, HandleRef, Plugin, Teardown};
 
 pub use api::{PathIds, error_reply};
@@ -164,6 +165,12 @@ pub(crate) struct PcState {
     pub(crate) data_channels: bool,
     /// What the core learned from the client's last description.
     pub(crate) remote_info: Option<crate::sdp::RemoteInfo>,
+    /// The transport the core chose for this PC (shard, ICE credentials, SSRCs).
+    pub(crate) local: Option<LocalPc>,
+    /// What the last local description negotiated.
+    pub(crate) local_info: Option<crate::sdp::LocalMediaInfo>,
+    /// The shard reported the PC up (`webrtcup` sent).
+    pub(crate) up: bool,
 }
 
 /// One handle: a client's attachment to a plugin.
@@ -226,8 +233,8 @@ pub struct Gateway {
     started: Instant,
     me: Weak<Self>,
     runtime: tokio::runtime::Handle,
-    route_tx: Mutex<Option<flume::Sender<RouteUpdate>>>,
-    shard_tx: Mutex<Option<flume::Sender<ShardCommand>>>,
+    media: OnceLock<Arc<MediaPlane>>,
+    by_plugin_session: Mutex<HashMap<PluginSessionId, Weak<Handle>>>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -255,8 +262,8 @@ impl Gateway {
             started: Instant::now(),
             me: me.clone(),
             runtime,
-            route_tx: Mutex::new(None),
-            shard_tx: Mutex::new(None),
+            media: OnceLock::new(),
+            by_plugin_session: Mutex::new(HashMap::new()),
         })
     }
 
@@ -274,14 +281,24 @@ impl Gateway {
         Ok(())
     }
 
-    /// Connects the dataplane: where route updates and shard commands go.
-    pub fn connect_dataplane(
-        &self,
-        routes: flume::Sender<RouteUpdate>,
-        commands: flume::Sender<ShardCommand>,
-    ) {
-        *lock(&self.route_tx) = Some(routes);
-        *lock(&self.shard_tx) = Some(commands);
+    /// Connects the dataplane and starts turning its events into script
+    /// callbacks and client events. Call once.
+    pub fn connect_media(self: &Arc<Self>, media: Arc<MediaPlane>, events: flume::Receiver<MediaEvent>) {
+        if self.media.set(media).is_err() {
+            return;
+        }
+        let me = Arc::downgrade(self);
+        self.runtime.spawn(async move {
+            while let Ok(ev) = events.recv_async().await {
+                let Some(gw) = me.upgrade() else { return };
+                gw.media_event(ev).await;
+            }
+        });
+    }
+
+    /// The media plane, when one runs.
+    pub fn media(&self) -> Option<&Arc<MediaPlane>> {
+        self.media.get()
     }
 
     /// The configuration the core runs with.
@@ -570,6 +587,12 @@ impl Gateway {
             handle.opaque_id.as_deref(),
             handle.token.as_deref(),
         );
+        if let Some(pid) = handle.plugin_session.get() {
+            lock(&self.by_plugin_session).remove(pid);
+            if let Some(media) = self.media.get() {
+                media.remove_pc(*pid);
+            }
+        }
         match handle.plugin_session.get() {
             Some(pid) => handle.plugin.destroy_session(*pid, teardown),
             // createSession never completed: nothing on the plugin side.
@@ -581,29 +604,120 @@ impl Gateway {
     /// `hangup_webrtc`, a transport failure): the plugin's `hangupMedia` and the
     /// client's `hangup` event, only if a negotiation had started.
     fn hangup_pc(&self, session: &Session, handle: &Handle, reason: HangupReason) {
+        let pid = handle.plugin_session.get().copied();
+        if let (Some(pid), Some(media)) = (pid, self.media.get()) {
+            if media.has_pc(pid) {
+                // The shard closes the PC and reports `Hangup` with this reason,
+                // which runs `hangupMedia` and tells the client.
+                media.command(pid, ShardCommand::ClosePc { session: pid, reason });
+                return;
+            }
+        }
+        self.pc_down(session, handle, reason);
+    }
+
+    /// The PC of `handle` is gone: reset its state, run `hangupMedia` and send
+    /// the client `hangup` (only if a negotiation had started).
+    fn pc_down(&self, session: &Session, handle: &Handle, reason: HangupReason) {
         let had = {
             let mut pc = lock(&handle.pc);
             let had = pc.started;
             *pc = PcState::default();
             had
         };
-        if !had {
+        if !had || handle.detaching.load(Ordering::Relaxed) {
             return;
         }
         if let Some(pid) = handle.plugin_session.get() {
-            if let Some(tx) = lock(&self.shard_tx).as_ref() {
-                // The dataplane tears the transport down; a full queue only delays it.
-                let _ = tx.try_send(ShardCommand::ClosePc {
-                    session: *pid,
-                    reason,
-                });
-            }
             handle.plugin.hangup_media(*pid, reason);
         }
         self.deliver(
             session,
             json!({"janus": "hangup", "session_id": session.id, "sender": handle.id, "reason": reason.as_str()}),
         );
+    }
+
+    fn handle_of(&self, pid: PluginSessionId) -> Option<(Arc<Session>, Arc<Handle>)> {
+        let h = lock(&self.by_plugin_session).get(&pid)?.upgrade()?;
+        let s = self.session(h.session_id)?;
+        Some((s, h))
+    }
+
+    /// Turns one dataplane event into script callbacks and client events.
+    async fn media_event(&self, ev: MediaEvent) {
+        match ev {
+            MediaEvent::WebrtcUp { session } => {
+                let Some((s, h)) = self.handle_of(session) else { return };
+                if h.detaching.load(Ordering::Relaxed) {
+                    return;
+                }
+                // setupMedia completes before the client hears webrtcup.
+                let _ = h.plugin.setup_media(session).await;
+                lock(&h.pc).up = true;
+                self.deliver(
+                    &s,
+                    json!({"janus": "webrtcup", "session_id": s.id, "sender": h.id}),
+                );
+            }
+            MediaEvent::Hangup { session, reason } => {
+                if let Some(media) = self.media.get() {
+                    media.pc_closed(session);
+                }
+                let Some((s, h)) = self.handle_of(session) else { return };
+                self.pc_down(&s, &h, reason);
+            }
+            MediaEvent::Receiving {
+                session,
+                mid_index,
+                video,
+                receiving,
+            } => {
+                let Some((s, h)) = self.handle_of(session) else { return };
+                let mid = lock(&h.pc)
+                    .local_info
+                    .as_ref()
+                    .and_then(|i| i.media.get(usize::from(mid_index)))
+                    .map_or_else(|| mid_index.to_string(), |m| m.mid.clone());
+                self.deliver(
+                    &s,
+                    json!({"janus": "media", "session_id": s.id, "sender": h.id, "mid": mid,
+                           "type": if video { "video" } else { "audio" }, "receiving": receiving}),
+                );
+            }
+            MediaEvent::SlowLink {
+                session,
+                uplink,
+                video,
+                lost,
+            } => {
+                let Some((s, h)) = self.handle_of(session) else { return };
+                h.plugin.slow_link(session, uplink, video);
+                self.deliver(
+                    &s,
+                    json!({"janus": "slowlink", "session_id": s.id, "sender": h.id,
+                           "media": if video { "video" } else { "audio" }, "uplink": uplink, "lost": lost}),
+                );
+            }
+            MediaEvent::IncomingRtp {
+                session,
+                video,
+                bytes,
+            } => {
+                if let Some((_, h)) = self.handle_of(session) {
+                    h.plugin.incoming_rtp(session, video, bytes);
+                }
+            }
+            MediaEvent::IncomingRtcp {
+                session,
+                video,
+                bytes,
+            } => {
+                if let Some((_, h)) = self.handle_of(session) {
+                    h.plugin.incoming_rtcp(session, video, bytes);
+                }
+            }
+            _ => {}
+        }
     }
 }
 
@@ -702,18 +816,24 @@ impl Core for Gateway {
     }
 
     fn route(&self, update: RouteUpdate) {
-        if let Some(tx) = lock(&self.route_tx).as_ref() {
-            if tx.try_send(update).is_err() {
-                tracing::warn!("dataplane route queue full or closed; update dropped");
-            }
+        if let Some(media) = self.media.get() {
+            media.route(update);
         }
     }
 
     fn shard_command(&self, command: ShardCommand) {
-        if let Some(tx) = lock(&self.shard_tx).as_ref() {
-            if tx.try_send(command).is_err() {
-                tracing::warn!("dataplane command queue full or closed; command dropped");
-            }
-        }
+        let Some(media) = self.media.get() else { return };
+        let session = match &command {
+            ShardCommand::RelayRtp { session, .. }
+            | ShardCommand::RelayRtcp { session, .. }
+            | ShardCommand::RelayData { session, .. }
+            | ShardCommand::ClosePc { session, .. }
+            | ShardCommand::StartRecording { session, .. }
+            | ShardCommand::StopRecording { session, .. }
+            | ShardCommand::RemovePc { session } => *session,
+            ShardCommand::CreatePc(c) | ShardCommand::UpdatePc(c) => c.session,
+            _ => return,
+        };
+        media.command(session, command);
     }
 }

@@ -11,7 +11,11 @@
 #![deny(unsafe_code)]
 
 pub mod demux;
+pub mod dtls;
 pub mod ice;
+pub mod nack;
+pub mod rtcp;
 pub mod rtp;
+pub mod rtx;
 pub mod srtp;
 pub mod stun;

@@ -263,6 +263,156 @@ pub enum ShardCommand {
         /// Why (reported in the client's `hangup` event).
         reason: HangupReason,
     },
+    /// Create the PeerConnection of a session on this shard (after the SDP
+    /// answer exists). The shard answers ICE checks for `local_ufrag` from
+    /// then on, runs DTLS once a pair is nominated and reports
+    /// [`MediaEvent::WebrtcUp`]. A `CreatePc` for a session that already has a
+    /// PC on this shard replaces it (the old one is closed silently).
+    CreatePc(Box<PcConfig>),
+    /// Renegotiation of an existing PC: new m-line descriptions, remote
+    /// credentials (an ICE restart when they differ) and script hooks. The
+    /// DTLS association and SRTP keys are kept. Ignored when the session has
+    /// no PC on this shard.
+    UpdatePc(Box<PcConfig>),
+    /// Drop a session's PC without a `hangup` (the handle went away; control
+    /// already knows). Its route state stays until [`RouteUpdate::Remove`].
+    RemovePc {
+        /// Whose PC.
+        session: PluginSessionId,
+    },
+}
+
+/// The server's DTLS role in a PeerConnection (media.md §4.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DtlsRole {
+    /// The server sends the ClientHello (`a=setup:active` in its SDP).
+    Client,
+    /// The server waits for the ClientHello (`a=setup:passive`).
+    Server,
+}
+
+/// A certificate fingerprint from an SDP `a=fingerprint` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint {
+    /// The hash function as written in the SDP, e.g. `sha-256` (compared
+    /// case-insensitively).
+    pub algorithm: String,
+    /// Hex byte pairs separated by colons, as written in the SDP (compared
+    /// case-insensitively).
+    pub value: String,
+}
+
+/// One payload type negotiated on an m-line (`a=rtpmap`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayloadType {
+    /// The payload type number (0..=127).
+    pub pt: u8,
+    /// The codec name, lower case (`opus`, `vp8`, `h264`, ...).
+    pub codec: String,
+    /// The RTP clock rate in Hz.
+    pub clock_rate: u32,
+}
+
+/// An RFC 4588 retransmission payload type and the payload type it repairs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RtxMapping {
+    /// The `rtx` payload type.
+    pub rtx_pt: u8,
+    /// Its `apt=` (the original payload type).
+    pub apt: u8,
+}
+
+/// RTP header extension ids negotiated on an m-line (`a=extmap`), 1..=255;
+/// `None` when not negotiated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HeaderExtensionIds {
+    /// `urn:ietf:params:rtp-hdrext:sdes:mid`.
+    pub mid: Option<u8>,
+    /// `urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id`.
+    pub rid: Option<u8>,
+    /// `urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id`.
+    pub repaired_rid: Option<u8>,
+    /// Transport-wide congestion control sequence numbers.
+    pub transport_cc: Option<u8>,
+    /// `abs-send-time`.
+    pub abs_send_time: Option<u8>,
+    /// `urn:ietf:params:rtp-hdrext:ssrc-audio-level`.
+    pub audio_level: Option<u8>,
+}
+
+/// One negotiated audio or video m-line of a PeerConnection (media.md §1).
+/// Data m-lines are not listed here; see [`PcConfig::data_channel`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaDescription {
+    /// The m-line index (`mindex`).
+    pub index: u16,
+    /// The `a=mid` value.
+    pub mid: String,
+    /// [`Medium::Audio`] or [`Medium::Video`].
+    pub kind: Medium,
+    /// The server may send on this m-line (negotiated direction).
+    pub send: bool,
+    /// The server receives on this m-line (negotiated direction).
+    pub recv: bool,
+    /// Negotiated payload types; the first one is the codec in use.
+    pub payload_types: Vec<PayloadType>,
+    /// RTX payload types (video, RFC 4588), empty when not negotiated.
+    pub rtx: Vec<RtxMapping>,
+    /// The SSRC the server sends this m-line's media with.
+    pub local_ssrc: u32,
+    /// The SSRC of the server's retransmissions, when RTX is negotiated.
+    pub local_rtx_ssrc: Option<u32>,
+    /// The peer's media SSRCs when signalled (`a=ssrc`, `a=ssrc-group:SIM`
+    /// lowest layer first); learned from the first packets otherwise.
+    pub remote_ssrcs: Vec<u32>,
+    /// The peer's RTX SSRCs when signalled (`a=ssrc-group:FID`), in the
+    /// order of `remote_ssrcs`.
+    pub remote_rtx_ssrcs: Vec<u32>,
+    /// The peer's simulcast rids, lowest layer first (empty without rid
+    /// simulcast).
+    pub rids: Vec<String>,
+    /// Negotiated header extension ids.
+    pub extensions: HeaderExtensionIds,
+    /// Generic NACK (`a=rtcp-fb:* nack`) is negotiated.
+    pub nack: bool,
+}
+
+impl MediaDescription {
+    /// Whether this is a video m-line.
+    pub fn is_video(&self) -> bool {
+        self.kind == Medium::Video
+    }
+}
+
+/// Everything a shard needs to run one PeerConnection: sent by control in
+/// [`ShardCommand::CreatePc`] to the shard whose address the session's ICE
+/// candidate advertises.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PcConfig {
+    /// The plugin session the PC belongs to.
+    pub session: PluginSessionId,
+    /// The server's `a=ice-ufrag` (4..=256 ice-chars, unique per shard).
+    pub local_ufrag: String,
+    /// The server's `a=ice-pwd` (22..=256 ice-chars).
+    pub local_pwd: String,
+    /// The peer's `a=ice-ufrag`.
+    pub remote_ufrag: String,
+    /// The peer's `a=ice-pwd`.
+    pub remote_pwd: String,
+    /// The server's DTLS role.
+    pub dtls_role: DtlsRole,
+    /// The fingerprint the peer's certificate must match.
+    pub remote_fingerprint: Fingerprint,
+    /// Audio and video m-lines, in m-line order.
+    pub media: Vec<MediaDescription>,
+    /// An SCTP data channel m-line was negotiated.
+    pub data_channel: bool,
+    /// The script defines `incomingRtp`: plaintext RTP goes to control as
+    /// [`MediaEvent::IncomingRtp`] instead of the native relay (slow path).
+    pub script_incoming_rtp: bool,
+    /// The script defines `incomingRtcp`: plaintext RTCP goes to control as
+    /// [`MediaEvent::IncomingRtcp`] instead of the native handling.
+    pub script_incoming_rtcp: bool,
 }
 
 /// Why a PeerConnection went down, as Janus words it in `hangup` events.
@@ -336,6 +486,83 @@ pub enum MediaEvent {
         /// Packets lost in the last second.
         lost: u32,
     },
+    /// ICE selected (or changed) the peer's transport address.
+    IcePairSelected {
+        /// The session.
+        session: PluginSessionId,
+        /// Where media and DTLS now go.
+        remote: std::net::SocketAddr,
+    },
+    /// The DTLS association of a PC changed state.
+    DtlsState {
+        /// The session.
+        session: PluginSessionId,
+        /// The new state.
+        state: DtlsState,
+    },
+    /// Plaintext RTP for a script that defines `incomingRtp` (slow path: one
+    /// allocation per packet, counted by the shard).
+    IncomingRtp {
+        /// The source session.
+        session: PluginSessionId,
+        /// From a video m-line (else audio).
+        video: bool,
+        /// The RTP packet.
+        bytes: Vec<u8>,
+    },
+    /// Plaintext RTCP for a script that defines `incomingRtcp` (slow path).
+    IncomingRtcp {
+        /// The source session.
+        session: PluginSessionId,
+        /// About a video m-line (else audio).
+        video: bool,
+        /// The RTCP compound.
+        bytes: Vec<u8>,
+    },
+    /// Periodic per-session counters (may be dropped when control is slow).
+    Stats {
+        /// The session.
+        session: PluginSessionId,
+        /// Its counters since the PC was created.
+        stats: SessionStats,
+    },
+}
+
+/// States of a PC's DTLS association, as reported in [`MediaEvent::DtlsState`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DtlsState {
+    /// The handshake started.
+    Connecting,
+    /// The handshake completed and the SRTP keys are installed.
+    Connected,
+    /// The peer closed the association (close_notify).
+    Closed,
+    /// The handshake or the association failed (alert, fingerprint mismatch,
+    /// timeout).
+    Failed,
+}
+
+/// Counters of one session, cumulative since its PC was created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SessionStats {
+    /// RTP packets received from the peer and decrypted.
+    pub rtp_packets_in: u64,
+    /// Bytes of those packets (plaintext).
+    pub rtp_bytes_in: u64,
+    /// RTP packets sent to the peer.
+    pub rtp_packets_out: u64,
+    /// Bytes of those packets (plaintext).
+    pub rtp_bytes_out: u64,
+    /// RTCP compounds received from the peer.
+    pub rtcp_packets_in: u64,
+    /// RTCP compounds sent to the peer.
+    pub rtcp_packets_out: u64,
+    /// NACKed packets retransmitted to the peer.
+    pub retransmissions: u64,
+    /// PLIs sent to the peer.
+    pub plis_sent: u64,
+    /// Datagrams from or to this session that were dropped (any reason).
+    pub dropped: u64,
 }
 
 #[cfg(test)]

@@ -501,7 +501,9 @@ pub fn av1_is_keyframe(payload: &[u8]) -> Result<bool, CodecDrop> {
             at += used;
             usize::try_from(len).map_err(|_| CodecDrop::Malformed)?
         };
-        let element = payload.get(at..at.saturating_add(len)).ok_or(CodecDrop::TooShort)?;
+        let element = payload
+            .get(at..at.saturating_add(len))
+            .ok_or(CodecDrop::TooShort)?;
         // The first element continues an OBU from the previous packet when Z is set.
         if !(index == 0 && continues)
             && let Some(&h) = element.first()
@@ -565,8 +567,14 @@ mod tests {
         // 7-bit picture id, no extension beyond.
         let short = [0x80, 0x80, 0x12, 0x00];
         let d = Vp8Descriptor::parse(&short).expect("valid");
-        assert_eq!((d.picture_id, d.picture_id_long, d.len), (Some(0x12), false, 3));
-        assert_eq!(Vp8Descriptor::parse(&[0x80, 0x80]), Err(CodecDrop::TooShort));
+        assert_eq!(
+            (d.picture_id, d.picture_id_long, d.len),
+            (Some(0x12), false, 3)
+        );
+        assert_eq!(
+            Vp8Descriptor::parse(&[0x80, 0x80]),
+            Err(CodecDrop::TooShort)
+        );
     }
 
     #[test]
@@ -610,7 +618,10 @@ mod tests {
         let n = H264Nals::scan(&fu).expect("valid");
         assert!(n.idr && n.starts_idr() && !n.is_keyframe());
         // FU-A continuation: nothing.
-        assert_eq!(H264Nals::scan(&[0x7c, 0x05]).expect("valid"), H264Nals::default());
+        assert_eq!(
+            H264Nals::scan(&[0x7c, 0x05]).expect("valid"),
+            H264Nals::default()
+        );
         // STAP-A with a size past the end stops scanning.
         let bad = [0x78, 0, 9, 0x67];
         assert!(!H264Nals::scan(&bad).expect("valid").sps);
@@ -621,7 +632,10 @@ mod tests {
         // Single IDR_W_RADL (19): header 0x26 0x01.
         assert!(is_keyframe(VideoCodec::H265, &[0x26, 0x01, 0xaf]));
         // AP (48) carrying a VPS (32): 0x60 0x01 | size 2 | 0x40 0x01.
-        assert!(is_keyframe(VideoCodec::H265, &[0x60, 0x01, 0, 2, 0x40, 0x01]));
+        assert!(is_keyframe(
+            VideoCodec::H265,
+            &[0x60, 0x01, 0, 2, 0x40, 0x01]
+        ));
         // FU (49) start of CRA (21), then a continuation.
         assert!(is_keyframe(VideoCodec::H265, &[0x62, 0x01, 0x95]));
         assert!(!is_keyframe(VideoCodec::H265, &[0x62, 0x01, 0x15]));
@@ -644,7 +658,10 @@ mod tests {
     #[test]
     fn codec_names() {
         assert_eq!(VideoCodec::from_encoding_name("VP8"), Some(VideoCodec::Vp8));
-        assert_eq!(VideoCodec::from_encoding_name("H265"), Some(VideoCodec::H265));
+        assert_eq!(
+            VideoCodec::from_encoding_name("H265"),
+            Some(VideoCodec::H265)
+        );
         assert_eq!(VideoCodec::from_encoding_name("opus"), None);
     }
 }

@@ -362,7 +362,7 @@ mod tests {
         w.push(7, &[9; 20]).expect("fits");
         let n = w.finish().expect("fits");
         assert_eq!(n, 4 + 24);
-        assert_eq!(&buf[..8], &[0x10, 0x00, 0x00, 0x07, 200, 0, 7, 20]);
+        assert_eq!(&buf[..8], &[0x10, 0x00, 0x00, 0x06, 200, 0, 7, 20]);
         let e: Vec<_> = parse_extensions(0x1003, &buf[4..n]).collect();
         assert_eq!(e.len(), 2);
         assert_eq!((e[0].id, e[0].data.len()), (200, 0));
@@ -374,7 +374,10 @@ mod tests {
         // id 1 len 4 but only 2 bytes follow.
         assert_eq!(parse_extensions(0xbede, &[0x13, 1, 2]).count(), 0);
         // id 15 stops processing; the element after it is ignored.
-        assert_eq!(parse_extensions(0xbede, &[0x10, 1, 0xf0, 0x20, 1]).count(), 1);
+        assert_eq!(
+            parse_extensions(0xbede, &[0x10, 1, 0xf0, 0x20, 1]).count(),
+            1
+        );
         // Unknown profile: no elements.
         assert_eq!(parse_extensions(0x1234, &[0x10, 1]).count(), 0);
         // Two-byte element missing its length byte.
@@ -384,7 +387,10 @@ mod tests {
     #[test]
     fn empty_writer_finishes_to_nothing() {
         let mut buf = [0u8; 4];
-        assert_eq!(ExtensionWriter::new(&mut buf, ExtForm::OneByte).finish(), Ok(0));
+        assert_eq!(
+            ExtensionWriter::new(&mut buf, ExtForm::OneByte).finish(),
+            Ok(0)
+        );
         let mut w = ExtensionWriter::new(&mut buf, ExtForm::OneByte);
         assert_eq!(w.push(1, &[1]), Err(RtpDrop::BufferTooSmall));
     }

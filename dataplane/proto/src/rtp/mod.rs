@@ -40,13 +40,13 @@ pub struct SeqNo(pub u16);
 impl SeqNo {
     /// The sequence number `n` steps later (mod 2^16).
     #[must_use]
-    pub fn add(self, n: u16) -> Self {
+    pub fn wrapping_add(self, n: u16) -> Self {
         Self(self.0.wrapping_add(n))
     }
 
     /// The sequence number `n` steps earlier (mod 2^16).
     #[must_use]
-    pub fn sub(self, n: u16) -> Self {
+    pub fn wrapping_sub(self, n: u16) -> Self {
         Self(self.0.wrapping_sub(n))
     }
 
@@ -397,12 +397,12 @@ impl<'a> RtpViewMut<'a> {
         let view = self.view();
         let at = self.layout.ext_start?;
         let base = at + 4;
-        view.extensions()
-            .find(|e| e.id == id)
-            .map(|e| (base + e.header_offset..base + e.value_offset, {
+        view.extensions().find(|e| e.id == id).map(|e| {
+            (base + e.header_offset..base + e.value_offset, {
                 let start = base + e.value_offset;
                 start..start + e.data.len()
-            }))
+            })
+        })
     }
 }
 
@@ -505,7 +505,7 @@ impl TimestampUnwrapper {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A packet: V=2 P=0 X=1 CC=1, M=1 PT=96, seq 0x1234, ts 0xdeadbeef,
@@ -550,7 +550,9 @@ mod tests {
         v.set_timestamp(7);
         v.set_pt(Pt(111));
         v.set_marker(false);
-        v.extension_mut(5).expect("present").copy_from_slice(&[0x12, 0x34]);
+        v.extension_mut(5)
+            .expect("present")
+            .copy_from_slice(&[0x12, 0x34]);
         assert!(v.remove_extension(1));
         assert!(v.zero_extension(3));
         assert_eq!(v.set_extension_id(5, 9), Ok(true));

@@ -84,7 +84,9 @@ impl SwitchingContext {
             .wrapping_sub(self.base_seq)
             .wrapping_add(self.prev_base_seq)
             .wrapping_add(1);
-        let out_ts = ts.wrapping_sub(self.base_ts).wrapping_add(self.prev_base_ts);
+        let out_ts = ts
+            .wrapping_sub(self.base_ts)
+            .wrapping_add(self.prev_base_ts);
         if switched || SeqNo(out_seq).is_newer_than(SeqNo(self.last_seq)) {
             self.last_seq = out_seq;
             self.last_ts = out_ts;

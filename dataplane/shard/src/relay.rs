@@ -1,0 +1,630 @@
+//! The packet path: demultiplex one received datagram, answer STUN, feed
+//! DTLS, unprotect SRTP/SRTCP in place, then relay RTP to each recipient
+//! (rewrite into a pooled egress slot, protect, queue) and handle RTCP
+//! natively (media.md §5, §6). Nothing here allocates, locks or logs.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use jsfu_proto::demux::{self, DemuxDrop, PacketKind};
+use jsfu_proto::ice::StunOutcome;
+use jsfu_proto::rtp::ext::ExtForm;
+use jsfu_proto::rtp::rewrite::switching_clock_rate;
+use jsfu_proto::rtp::{ExtensionWriter, RtpView, RtpViewMut, Ssrc, write_with_extensions};
+use jsfu_proto::srtp::SrtpDrop;
+use jsfu_proto::stun;
+use jsfu_route::{MediaEvent, PluginSessionId, SessionKey};
+
+use crate::io::SLOT_LEN;
+use crate::rtcp;
+use crate::session::kind_index;
+use crate::shard::{DEFAULT_REMB_BPS, PeerMsg, Shard, clear_openssl_errors, slab_get};
+use crate::stats::DropReason;
+
+fn srtp_drop_reason(d: SrtpDrop) -> DropReason {
+    match d {
+        SrtpDrop::AuthFailed => DropReason::SrtpAuth,
+        SrtpDrop::Replayed | SrtpDrop::TooOld => DropReason::SrtpReplay,
+        _ => DropReason::SrtpOther,
+    }
+}
+
+fn demux_drop_reason(d: DemuxDrop) -> DropReason {
+    match d {
+        DemuxDrop::Empty => DropReason::Empty,
+        DemuxDrop::ShortRtp => DropReason::ShortRtp,
+        DemuxDrop::ShortRtcp => DropReason::ShortRtcp,
+        DemuxDrop::Oversize => DropReason::Oversize,
+        _ => DropReason::UnknownFirstByte,
+    }
+}
+
+/// The mid of an m-line, copied to the stack (one-byte extension values are
+/// at most 16 bytes).
+struct MidBytes {
+    bytes: [u8; 16],
+    len: usize,
+}
+
+impl Shard {
+    /// Handles one received datagram (`buf[..len]`, the rest of the slot is
+    /// room for in-place work).
+    pub(crate) fn handle_datagram(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        truncated: bool,
+        buf: &mut [u8; SLOT_LEN],
+        len: usize,
+    ) {
+        self.counters.datagrams_in += 1;
+        if truncated {
+            self.counters.drop(DropReason::Truncated);
+            return;
+        }
+        let kind = match demux::classify(&buf[..len]) {
+            Ok(kind) => kind,
+            Err(d) => {
+                self.counters.drop(demux_drop_reason(d));
+                return;
+            }
+        };
+        match kind {
+            PacketKind::Stun => self.handle_stun(now, from, &buf[..len]),
+            PacketKind::Dtls => {
+                let Some(&key) = self.by_tuple.get(&from) else {
+                    self.counters.drop(DropReason::UnknownTuple);
+                    return;
+                };
+                self.counters.dtls_in += 1;
+                let Some(s) = self.session_mut(key) else {
+                    self.counters.drop(DropReason::UnknownTuple);
+                    return;
+                };
+                clear_openssl_errors();
+                s.dtls.handle_datagram(now, &buf[..len]);
+                self.drain_dtls(now, key, Some(from));
+            }
+            PacketKind::Rtp => self.handle_srtp(now, from, &mut buf[..len]),
+            PacketKind::Rtcp => self.handle_srtcp(now, from, &mut buf[..len]),
+        }
+    }
+
+    fn handle_stun(&mut self, now: Instant, from: SocketAddr, packet: &[u8]) {
+        let Ok(msg) = stun::parse(packet) else {
+            self.counters.drop(DropReason::StunMalformed);
+            return;
+        };
+        let Some(username) = msg.username() else {
+            self.counters.drop(DropReason::StunMalformed);
+            return;
+        };
+        let local = username
+            .iter()
+            .position(|&b| b == b':')
+            .map_or(username, |colon| &username[..colon]);
+        let Some(&key) = std::str::from_utf8(local)
+            .ok()
+            .and_then(|ufrag| self.by_ufrag.get(ufrag))
+        else {
+            self.counters.drop(DropReason::StunUnknownUfrag);
+            return;
+        };
+        let Some(slot) = self.pool.take() else {
+            self.counters.drop(DropReason::EgressPoolEmpty);
+            return;
+        };
+        let Some(s) = slab_get(&mut self.slab, key) else {
+            self.pool.put(slot);
+            return;
+        };
+        let outcome = s
+            .ice
+            .handle_stun(now, from, packet, &mut self.pool.get_mut(slot)[..]);
+        match outcome {
+            StunOutcome::Accepted { response_len } => {
+                self.counters.stun_answered += 1;
+                self.by_tuple.insert(from, key);
+                self.queue(slot, response_len, from);
+            }
+            StunOutcome::Indication => self.pool.put(slot),
+            StunOutcome::Rejected { response_len, .. } => {
+                self.counters.drop(DropReason::StunRejected);
+                match response_len {
+                    Some(n) => self.queue(slot, n, from),
+                    None => self.pool.put(slot),
+                }
+            }
+        }
+        self.drain_ice(now, key);
+    }
+
+    fn handle_srtp(&mut self, now: Instant, from: SocketAddr, buf: &mut [u8]) {
+        let Some(&key) = self.by_tuple.get(&from) else {
+            self.counters.drop(DropReason::UnknownTuple);
+            return;
+        };
+        let Some(s) = slab_get(&mut self.slab, key) else {
+            self.counters.drop(DropReason::UnknownTuple);
+            return;
+        };
+        let Some(srtp) = s.srtp_in.as_mut() else {
+            self.counters.drop(DropReason::NoSrtp);
+            return;
+        };
+        let len = match srtp.unprotect_rtp(buf) {
+            Ok(len) => len,
+            Err(d) => {
+                s.stats.dropped += 1;
+                self.counters.drop(srtp_drop_reason(d));
+                return;
+            }
+        };
+        self.counters.rtp_in += 1;
+        let plain = &mut buf[..len];
+        let Ok(view) = RtpView::parse(plain) else {
+            self.counters.drop(DropReason::RtpMalformed);
+            return;
+        };
+        let Some((video, rtx)) = s.classify_pt(view.pt().0) else {
+            s.stats.dropped += 1;
+            self.counters.drop(DropReason::UnknownPayloadType);
+            return;
+        };
+        if rtx {
+            self.counters.drop(DropReason::RtxFromPeer);
+            return;
+        }
+        s.stats.rtp_packets_in += 1;
+        s.stats.rtp_bytes_in += len as u64;
+        let inbound = &mut s.inbound[kind_index(video)];
+        let ssrc = view.ssrc().0;
+        match inbound.ssrc {
+            None => inbound.ssrc = Some(ssrc),
+            Some(known) if known != ssrc => {
+                // A restarted sender: follow it (media.md §5.2 step 5).
+                *inbound = Default::default();
+                inbound.ssrc = Some(ssrc);
+            }
+            Some(_) => {}
+        }
+        inbound.on_packet(view.seq());
+        let source = s.id;
+        if s.config.script_incoming_rtp {
+            self.counters.slow_path_events += 1;
+            // Slow path by the script's choice: one copy per packet.
+            self.emit_lossy(MediaEvent::IncomingRtp {
+                session: source,
+                video,
+                bytes: plain.to_vec(),
+            });
+            return;
+        }
+        let Some(route) = self.routes.get(&source) else {
+            self.counters.drop(DropReason::NoRoute);
+            return;
+        };
+        let open = if video {
+            route.gates.publish_video
+        } else {
+            route.gates.publish_audio
+        };
+        if !open {
+            self.counters.drop(DropReason::PublishGateClosed);
+            return;
+        }
+        self.relay_rtp(now, source, video, plain);
+    }
+
+    /// Relays plaintext RTP of `source` to its recipients: local ones now,
+    /// one copy per other shard holding recipients.
+    fn relay_rtp(&mut self, now: Instant, source: PluginSessionId, video: bool, plain: &mut [u8]) {
+        self.cross_sent.fill(false);
+        let mut i = 0;
+        while let Some(recipient) = self
+            .routes
+            .get(&source)
+            .and_then(|r| r.recipients.get(i).copied())
+        {
+            i += 1;
+            match self.placement.get(&recipient).copied() {
+                Some(shard) if shard == self.id => {
+                    self.relay_local(now, source, video, plain, recipient);
+                }
+                Some(shard) => self.hand_over(source, video, plain, shard),
+                None => self.counters.drop(DropReason::RecipientNotReady),
+            }
+        }
+    }
+
+    /// Gives a copy of the plaintext to another shard (once per packet).
+    fn hand_over(
+        &mut self,
+        source: PluginSessionId,
+        video: bool,
+        plain: &[u8],
+        shard: jsfu_route::ShardId,
+    ) {
+        let index = usize::from(shard.0);
+        if self.cross_sent.get(index).copied().unwrap_or(true) {
+            return;
+        }
+        self.cross_sent[index] = true;
+        let Some(mut slot) = self.cross_free.pop() else {
+            self.counters.drop(DropReason::CrossShardPoolEmpty);
+            return;
+        };
+        let len = plain.len().min(SLOT_LEN);
+        slot.0[..len].copy_from_slice(&plain[..len]);
+        let msg = PeerMsg::Rtp {
+            source,
+            video,
+            len,
+            slot,
+            origin: self.id,
+        };
+        match self.peers[index].try_send(msg) {
+            Ok(()) => self.counters.cross_shard_out += 1,
+            Err(e) => {
+                self.counters.drop(DropReason::CrossShardQueueFull);
+                if let PeerMsg::Rtp { slot, .. } = e.into_inner() {
+                    self.cross_free.push(slot);
+                }
+            }
+        }
+    }
+
+    /// Relays a packet from another shard to `source`'s recipients here.
+    pub(crate) fn relay_to_local_recipients(
+        &mut self,
+        now: Instant,
+        source: PluginSessionId,
+        video: bool,
+        plain: &mut [u8],
+    ) {
+        if RtpView::parse(plain).is_err() {
+            self.counters.drop(DropReason::RtpMalformed);
+            return;
+        }
+        let mut i = 0;
+        while let Some(recipient) = self
+            .routes
+            .get(&source)
+            .and_then(|r| r.recipients.get(i).copied())
+        {
+            i += 1;
+            if self.placement.get(&recipient) == Some(&self.id) {
+                self.relay_local(now, source, video, plain, recipient);
+            }
+        }
+    }
+
+    /// Sends one packet to a recipient on this shard: gate, rewrite into an
+    /// egress slot (SSRC, continuity, mid extension), protect, queue.
+    fn relay_local(
+        &mut self,
+        now: Instant,
+        source: PluginSessionId,
+        video: bool,
+        plain: &[u8],
+        recipient: PluginSessionId,
+    ) {
+        let gate_open = self.routes.get(&recipient).is_some_and(|r| {
+            if video {
+                r.gates.receive_video
+            } else {
+                r.gates.receive_audio
+            }
+        });
+        if !gate_open {
+            self.counters.drop(DropReason::RecipientGateClosed);
+            return;
+        }
+        let Some(&key) = self.by_id.get(&recipient) else {
+            self.counters.drop(DropReason::RecipientNotReady);
+            return;
+        };
+        let now_us = self.now_us(now);
+        let Some(slot) = self.pool.take() else {
+            self.counters.drop(DropReason::EgressPoolEmpty);
+            return;
+        };
+        let out = match self.rewrite_for(now, key, video, plain, slot, now_us) {
+            Ok(out) => out,
+            Err(reason) => {
+                self.pool.put(slot);
+                self.counters.drop(reason);
+                return;
+            }
+        };
+        if let Some(s) = self.session_mut(key) {
+            if video {
+                s.current_sender = Some(source);
+            }
+        }
+        self.counters.rtp_relayed += 1;
+        self.queue(slot, out.0, out.1);
+    }
+
+    /// Writes the recipient's copy into `slot` and protects it. Returns the
+    /// SRTP length and the destination.
+    fn rewrite_for(
+        &mut self,
+        now: Instant,
+        key: SessionKey,
+        video: bool,
+        plain: &[u8],
+        slot: u32,
+        now_us: u64,
+    ) -> Result<(usize, SocketAddr), DropReason> {
+        let Some(s) = slab_get(&mut self.slab, key) else {
+            return Err(DropReason::RecipientNotReady);
+        };
+        let (Some(to), true) = (s.remote, s.started) else {
+            return Err(DropReason::RecipientNotReady);
+        };
+        let Some(line) = s.send_line(video) else {
+            return Err(DropReason::RecipientNoSendLine);
+        };
+        let local_ssrc = line.local_ssrc;
+        let mid = line.extensions.mid.and_then(|id| {
+            let m = line.mid.as_bytes();
+            (1..=16).contains(&m.len()).then(|| {
+                let mut bytes = [0u8; 16];
+                bytes[..m.len()].copy_from_slice(m);
+                (
+                    id,
+                    MidBytes {
+                        bytes,
+                        len: m.len(),
+                    },
+                )
+            })
+        });
+        let view = RtpView::parse(plain).map_err(|_| DropReason::RtpMalformed)?;
+        let clock_rate = switching_clock_rate(video, view.pt());
+        let mut ext = [0u8; 24];
+        let ext_len = match &mid {
+            Some((id, m)) => {
+                let mut w = ExtensionWriter::new(&mut ext, ExtForm::OneByte);
+                match w.push_mid(*id, &m.bytes[..m.len]) {
+                    Ok(()) => w.finish().unwrap_or(0),
+                    Err(_) => 0,
+                }
+            }
+            None => 0,
+        };
+        let buf = &mut self.pool.get_mut(slot)[..];
+        let len = write_with_extensions(&view, &ext[..ext_len], buf)
+            .map_err(|_| DropReason::RtpMalformed)?;
+        let outbound = &mut s.outbound[kind_index(video)];
+        {
+            let mut v = RtpViewMut::parse(&mut buf[..len]).map_err(|_| DropReason::RtpMalformed)?;
+            v.set_ssrc(Ssrc(local_ssrc));
+            let r = outbound.switching.apply(&mut v, now_us, clock_rate);
+            outbound.last_rtp_ts = r.timestamp;
+        }
+        let seq = u16::from_be_bytes([buf[2], buf[3]]);
+        let srtp = s.srtp_out.as_mut().ok_or(DropReason::RecipientNotReady)?;
+        let n = srtp
+            .protect_rtp(buf, len)
+            .map_err(|_| DropReason::ProtectFailed)?;
+        outbound.packets += 1;
+        outbound.octets += (len - 12) as u64;
+        outbound.last_sent = Some(now);
+        s.stats.rtp_packets_out += 1;
+        s.stats.rtp_bytes_out += len as u64;
+        if video {
+            if let Some(ring) = s.retransmit.as_mut() {
+                ring.keep(seq, &buf[..n]);
+            }
+        }
+        Ok((n, to))
+    }
+
+    fn handle_srtcp(&mut self, now: Instant, from: SocketAddr, buf: &mut [u8]) {
+        let Some(&key) = self.by_tuple.get(&from) else {
+            self.counters.drop(DropReason::UnknownTuple);
+            return;
+        };
+        let Some(s) = slab_get(&mut self.slab, key) else {
+            self.counters.drop(DropReason::UnknownTuple);
+            return;
+        };
+        let Some(srtp) = s.srtp_in.as_mut() else {
+            self.counters.drop(DropReason::NoSrtp);
+            return;
+        };
+        let len = match srtp.unprotect_rtcp(buf) {
+            Ok(len) => len,
+            Err(d) => {
+                s.stats.dropped += 1;
+                self.counters.drop(srtp_drop_reason(d));
+                return;
+            }
+        };
+        self.counters.rtcp_in += 1;
+        s.stats.rtcp_packets_in += 1;
+        let plain = &buf[..len];
+        let source = s.id;
+        if s.config.script_incoming_rtcp {
+            let video_ssrc = s.inbound[kind_index(true)].ssrc;
+            let sender = rtcp::packets(plain).next().map(|p| p.sender_ssrc());
+            let video = sender.is_some() && sender == video_ssrc;
+            self.counters.slow_path_events += 1;
+            self.emit_lossy(MediaEvent::IncomingRtcp {
+                session: source,
+                video,
+                bytes: plain.to_vec(),
+            });
+            return;
+        }
+        for p in rtcp::packets(plain) {
+            if let Some(lsr) = p.sr_lsr() {
+                if let Some(s) = self.session_mut(key) {
+                    let sender = p.sender_ssrc();
+                    for inbound in &mut s.inbound {
+                        if inbound.ssrc == Some(sender) {
+                            inbound.last_sr = Some((lsr, now));
+                        }
+                    }
+                }
+            } else if p.is_remb() {
+                self.answer_remb(key, source);
+            } else if p.is_pli() {
+                let sender = self.session(key).and_then(|s| s.current_sender);
+                if let Some(sender) = sender {
+                    self.request_pli(now, sender);
+                }
+            } else if p.is_nack() {
+                for seq in p.nack_seqs() {
+                    self.retransmit(key, seq);
+                }
+            }
+        }
+    }
+
+    /// Answers a REMB with the session's cap (media.md §6.6).
+    fn answer_remb(&mut self, key: SessionKey, source: PluginSessionId) {
+        let cap = self
+            .routes
+            .get(&source)
+            .map_or(0, |r| u64::from(r.bitrate_cap));
+        let bitrate = if cap == 0 { DEFAULT_REMB_BPS } else { cap };
+        let Some(s) = self.session(key) else {
+            return;
+        };
+        let Some(media) = s.inbound[kind_index(true)].ssrc else {
+            self.counters.drop(DropReason::RtcpNotSent);
+            return;
+        };
+        let sender = s.local_ssrc(true);
+        self.send_rtcp(key, |_, out| {
+            // An empty RR first, as Janus does (media.md §5.5).
+            let n = rtcp::write_rr(out, sender, None);
+            n + rtcp::write_remb(&mut out[n..], sender, bitrate, media)
+        });
+    }
+
+    /// Resends a kept packet for a NACK (the stored SRTP bytes, as is).
+    fn retransmit(&mut self, key: SessionKey, seq: u16) {
+        let Some(slot) = self.pool.take() else {
+            self.counters.drop(DropReason::EgressPoolEmpty);
+            return;
+        };
+        let e = slab_get(&mut self.slab, key);
+        let found = e.and_then(|s| {
+            let to = s.remote?;
+            let kept = s.retransmit.as_ref()?.find(seq)?;
+            let n = kept.len();
+            self.pool.get_mut(slot)[..n].copy_from_slice(kept);
+            s.stats.retransmissions += 1;
+            Some((n, to))
+        });
+        match found {
+            Some((n, to)) => {
+                self.counters.retransmissions += 1;
+                self.queue(slot, n, to);
+            }
+            None => self.pool.put(slot),
+        }
+    }
+
+    /// `relayRtp`: a script's packet to the session's peer; payload type,
+    /// sequence number and timestamp as given (media.md §5.3).
+    pub(crate) fn relay_rtp_from_script(
+        &mut self,
+        _now: Instant,
+        session: PluginSessionId,
+        video: bool,
+        packet: &[u8],
+    ) {
+        let Some(&key) = self.by_id.get(&session) else {
+            self.counters.drop(DropReason::CommandUnknownSession);
+            return;
+        };
+        let Ok(view) = RtpView::parse(packet) else {
+            self.counters.drop(DropReason::RtpMalformed);
+            return;
+        };
+        if packet.len() > demux::MAX_MEDIA_DATAGRAM {
+            self.counters.drop(DropReason::Oversize);
+            return;
+        }
+        let Some(slot) = self.pool.take() else {
+            self.counters.drop(DropReason::EgressPoolEmpty);
+            return;
+        };
+        let e = slab_get(&mut self.slab, key);
+        let result = (|| {
+            let s = e.ok_or(DropReason::RecipientNotReady)?;
+            let to = s
+                .remote
+                .filter(|_| s.started)
+                .ok_or(DropReason::RecipientNotReady)?;
+            let line = s.send_line(video).ok_or(DropReason::RecipientNoSendLine)?;
+            let ssrc = line.local_ssrc;
+            let buf = &mut self.pool.get_mut(slot)[..];
+            let len =
+                write_with_extensions(&view, &[], buf).map_err(|_| DropReason::RtpMalformed)?;
+            RtpViewMut::parse(&mut buf[..len])
+                .map_err(|_| DropReason::RtpMalformed)?
+                .set_ssrc(Ssrc(ssrc));
+            let srtp = s.srtp_out.as_mut().ok_or(DropReason::RecipientNotReady)?;
+            let n = srtp
+                .protect_rtp(buf, len)
+                .map_err(|_| DropReason::ProtectFailed)?;
+            let outbound = &mut s.outbound[kind_index(video)];
+            outbound.packets += 1;
+            outbound.octets += (len - 12) as u64;
+            outbound.last_rtp_ts = view.timestamp();
+            outbound.last_sent = Some(Instant::now());
+            s.stats.rtp_packets_out += 1;
+            s.stats.rtp_bytes_out += len as u64;
+            Ok((n, to))
+        })();
+        match result {
+            Ok((n, to)) => self.queue(slot, n, to),
+            Err(reason) => {
+                self.pool.put(slot);
+                self.counters.drop(reason);
+            }
+        }
+    }
+
+    /// `relayRtcp`: keeps BYE, APP and payload-specific feedback, with the
+    /// SSRCs fixed to (local SSRC, the peer's SSRC) (media.md §5.5).
+    pub(crate) fn relay_rtcp_from_script(
+        &mut self,
+        session: PluginSessionId,
+        video: bool,
+        packet: &[u8],
+    ) {
+        let Some(&key) = self.by_id.get(&session) else {
+            self.counters.drop(DropReason::CommandUnknownSession);
+            return;
+        };
+        self.send_rtcp(key, |s, out| {
+            let local = s.local_ssrc(video);
+            let peer = s.inbound[kind_index(video)].ssrc.unwrap_or(0);
+            let mut n = 0;
+            for p in rtcp::packets(packet) {
+                let keep = matches!(p.pt, rtcp::PT_BYE | rtcp::PT_APP | rtcp::PT_PSFB);
+                let room = out.len().saturating_sub(n + SLOT_LEN / 8);
+                if !keep || p.bytes.len() > room {
+                    continue;
+                }
+                let dst = &mut out[n..n + p.bytes.len()];
+                dst.copy_from_slice(p.bytes);
+                if p.bytes.len() >= 8 && p.pt != rtcp::PT_BYE {
+                    dst[4..8].copy_from_slice(&local.to_be_bytes());
+                }
+                if p.pt == rtcp::PT_PSFB && p.bytes.len() >= 12 && !p.is_remb() {
+                    dst[8..12].copy_from_slice(&peer.to_be_bytes());
+                }
+                n += p.bytes.len();
+            }
+            n
+        });
+    }
+}

@@ -1,0 +1,180 @@
+//! The state of one PeerConnection on a shard.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use jsfu_proto::dtls::DtlsEndpoint;
+use jsfu_proto::ice::IceLiteAgent;
+use jsfu_proto::rtp::SeqNo;
+use jsfu_proto::rtp::rewrite::SwitchingContext;
+use jsfu_proto::srtp::SrtpSession;
+use jsfu_route::{MediaDescription, PcConfig, PluginSessionId, SessionStats};
+
+/// Sent packets kept per session for NACKs (video with NACK negotiated).
+pub(crate) const RETRANSMIT_ENTRIES: usize = 256;
+
+/// Largest SRTP packet kept for retransmission.
+const RETRANSMIT_BYTES: usize = 1500 + jsfu_proto::srtp::SRTP_MAX_TRAILER;
+
+/// Index of the audio (0) or video (1) state of a session.
+pub(crate) fn kind_index(video: bool) -> usize {
+    usize::from(video)
+}
+
+/// What a session's peer sends us on one kind.
+#[derive(Debug, Default)]
+pub(crate) struct Inbound {
+    /// The peer's SSRC (signalled or learned from the first packet).
+    pub(crate) ssrc: Option<u32>,
+    /// Highest extended sequence number and first one.
+    pub(crate) highest: u64,
+    pub(crate) base: u64,
+    pub(crate) unwrapper: jsfu_proto::rtp::SeqUnwrapper,
+    pub(crate) received: u64,
+    /// Values at the previous report (for the fraction lost).
+    pub(crate) expected_prior: u64,
+    pub(crate) received_prior: u64,
+    /// LSR of the peer's last SR and when it arrived.
+    pub(crate) last_sr: Option<(u32, Instant)>,
+}
+
+impl Inbound {
+    pub(crate) fn on_packet(&mut self, seq: SeqNo) {
+        let ext = self.unwrapper.unwrap(seq);
+        if self.received == 0 {
+            self.base = ext;
+            self.highest = ext;
+        } else if ext > self.highest {
+            self.highest = ext;
+        }
+        self.received += 1;
+    }
+}
+
+/// What the shard sends the session's peer on one kind.
+#[derive(Debug, Default)]
+pub(crate) struct Outbound {
+    /// Continuity rewriting of what this session receives (media.md §6.3).
+    pub(crate) switching: SwitchingContext,
+    pub(crate) packets: u64,
+    pub(crate) octets: u64,
+    pub(crate) last_rtp_ts: u32,
+    pub(crate) last_sent: Option<Instant>,
+}
+
+/// One kept SRTP packet.
+pub(crate) struct Kept {
+    pub(crate) seq: u16,
+    pub(crate) len: u16,
+    pub(crate) bytes: [u8; RETRANSMIT_BYTES],
+}
+
+/// Protected video packets sent to the peer, by sequence number modulo the
+/// ring size, to answer NACKs (media.md §5.4, without RTX).
+pub(crate) struct RetransmitRing {
+    pub(crate) entries: Box<[Kept]>,
+}
+
+impl RetransmitRing {
+    pub(crate) fn new() -> Self {
+        let mut entries = Vec::with_capacity(RETRANSMIT_ENTRIES);
+        entries.resize_with(RETRANSMIT_ENTRIES, || Kept {
+            seq: 0,
+            len: 0,
+            bytes: [0; RETRANSMIT_BYTES],
+        });
+        Self {
+            entries: entries.into_boxed_slice(),
+        }
+    }
+
+    pub(crate) fn keep(&mut self, seq: u16, packet: &[u8]) {
+        if packet.len() > RETRANSMIT_BYTES {
+            return;
+        }
+        let e = &mut self.entries[usize::from(seq) % RETRANSMIT_ENTRIES];
+        e.seq = seq;
+        // At most RETRANSMIT_BYTES (checked above), which fits u16.
+        e.len = packet.len() as u16;
+        e.bytes[..packet.len()].copy_from_slice(packet);
+    }
+
+    pub(crate) fn find(&self, seq: u16) -> Option<&[u8]> {
+        let e = &self.entries[usize::from(seq) % RETRANSMIT_ENTRIES];
+        (e.len > 0 && e.seq == seq).then(|| &e.bytes[..usize::from(e.len)])
+    }
+}
+
+/// One PeerConnection.
+pub(crate) struct Session {
+    pub(crate) id: PluginSessionId,
+    pub(crate) config: Box<PcConfig>,
+    pub(crate) ice: IceLiteAgent,
+    pub(crate) dtls: DtlsEndpoint,
+    pub(crate) srtp_in: Option<SrtpSession>,
+    pub(crate) srtp_out: Option<SrtpSession>,
+    /// Where media and DTLS go (ICE's selected address).
+    pub(crate) remote: Option<SocketAddr>,
+    /// WebrtcUp was reported.
+    pub(crate) started: bool,
+    /// ICE failed at this time (hangup after a grace period).
+    pub(crate) ice_failed_since: Option<Instant>,
+    pub(crate) inbound: [Inbound; 2],
+    pub(crate) outbound: [Outbound; 2],
+    /// The session whose video was last relayed to this one (PLI routing).
+    pub(crate) current_sender: Option<PluginSessionId>,
+    pub(crate) last_pli: Option<Instant>,
+    pub(crate) next_report: Instant,
+    pub(crate) next_stats: Instant,
+    pub(crate) stats: SessionStats,
+    pub(crate) retransmit: Option<RetransmitRing>,
+}
+
+impl Session {
+    /// The first m-line of a kind the server sends on (media.md §5.3 step 1).
+    pub(crate) fn send_line(&self, video: bool) -> Option<&MediaDescription> {
+        self.config
+            .media
+            .iter()
+            .find(|m| m.is_video() == video && m.send)
+    }
+
+    /// The first receiving m-line of a kind.
+    pub(crate) fn recv_line(&self, video: bool) -> Option<&MediaDescription> {
+        self.config
+            .media
+            .iter()
+            .find(|m| m.is_video() == video && m.recv)
+    }
+
+    /// The SSRC RTCP about a kind is sent from: the m-line's local SSRC.
+    pub(crate) fn local_ssrc(&self, video: bool) -> u32 {
+        self.config
+            .media
+            .iter()
+            .find(|m| m.is_video() == video)
+            .map_or(1, |m| m.local_ssrc)
+    }
+
+    /// Classifies an incoming payload type: (video, is RTX) of the first
+    /// receiving m-line that negotiated it.
+    pub(crate) fn classify_pt(&self, pt: u8) -> Option<(bool, bool)> {
+        self.config.media.iter().filter(|m| m.recv).find_map(|m| {
+            if m.payload_types.iter().any(|p| p.pt == pt) {
+                Some((m.is_video(), false))
+            } else if m.rtx.iter().any(|r| r.rtx_pt == pt) {
+                Some((m.is_video(), true))
+            } else {
+                None
+            }
+        })
+    }
+
+    /// Whether a session with this configuration needs a retransmission ring.
+    pub(crate) fn wants_retransmit(config: &PcConfig) -> bool {
+        config
+            .media
+            .iter()
+            .any(|m| m.is_video() && m.send && m.nack)
+    }
+}
