@@ -34,6 +34,9 @@ pub struct Cli {
     /// Admin API over HTTP (path /admin) and WebSocket (subprotocol janus-admin-protocol). "off" disables it. [default: 127.0.0.1:7088]
     #[arg(long, value_name = "ADDR")]
     pub admin: Option<String>,
+    /// Folder of demo pages served on the --http port at every path but /janus. "off" disables it. [default: the source tree's demos/ if present]
+    #[arg(long, value_name = "DIR")]
+    pub demos: Option<String>,
     /// Secret that every Admin API request but info/ping must carry as admin_secret.
     #[arg(long, value_name = "S")]
     pub admin_secret: Option<String>,
@@ -59,6 +62,10 @@ pub struct Cli {
     /// folder that relative recording folders are resolved against. [default: .]
     #[arg(long, value_name = "DIR")]
     pub recordings_dir: Option<PathBuf>,
+    /// A folder scripts may also record into with an absolute path; repeatable.
+    /// The recordings folder is always allowed. [default: the system temporary folder]
+    #[arg(long = "recordings-allowed", value_name = "DIR")]
+    pub recordings_allowed: Vec<PathBuf>,
     /// Milliseconds one script callback may run before it is interrupted. [default: 1000]
     #[arg(long, value_name = "MS")]
     pub script_timeout_ms: Option<u64>,
@@ -74,7 +81,7 @@ pub struct Cli {
     /// Address announced in SDP and ICE candidates (e.g. a public IP). [default: the media IP]
     #[arg(long, value_name = "IP")]
     pub advertised_ip: Option<std::net::IpAddr>,
-    /// First UDP port: shard i listens on BASE+i (0: the kernel picks). [default: 10000]
+    /// First UDP port: shard i listens on BASE+i (0: the kernel picks a free port per shard, as Janus does without an rtp_port_range). [default: 0]
     #[arg(long, value_name = "PORT")]
     pub rtp_port_base: Option<u16>,
     /// Number of dataplane shards (0: one per core but the first, at least one). [default: 0]
@@ -150,6 +157,8 @@ pub struct FileGeneral {
     pub ws: Option<String>,
     /// See `--admin`.
     pub admin: Option<String>,
+    /// See `--demos`.
+    pub demos: Option<String>,
     /// See `--admin-secret`.
     pub admin_secret: Option<String>,
     /// See `--api-secret`.
@@ -168,6 +177,8 @@ pub struct FileGeneral {
     pub server_name: Option<String>,
     /// See `--recordings-dir`.
     pub recordings_dir: Option<PathBuf>,
+    /// See `--recordings-allowed`.
+    pub recordings_allowed: Option<Vec<PathBuf>>,
     /// Write recordings as `<name>.mjr.<ext>` and rename to `.mjr` when closed.
     pub recordings_tmp_ext: Option<String>,
     /// See `--script-timeout-ms`.
@@ -260,6 +271,8 @@ pub struct RecordingConfig {
     pub dir: PathBuf,
     /// Temporary extension while a file is being written (`None`: write `.mjr` directly).
     pub tmp_ext: Option<String>,
+    /// Other folders absolute recording paths may lie in (besides `dir`).
+    pub allowed: Vec<PathBuf>,
 }
 
 /// Event handler settings.
@@ -282,6 +295,8 @@ pub struct Config {
     pub ws: Option<SocketAddr>,
     /// Admin API (HTTP and WebSocket on the same port).
     pub admin: Option<SocketAddr>,
+    /// Folder of demo pages served next to `/janus` (`None`: off).
+    pub demos: Option<PathBuf>,
     /// Admin secret.
     pub admin_secret: Option<String>,
     /// API secret.
@@ -379,6 +394,19 @@ fn default_script() -> PathBuf {
         .unwrap_or_else(|| candidates[0].clone())
 }
 
+/// The default demos folder: `demos/` in the current folder, else in the
+/// source tree the binary was built from, else /usr/share/jsfu/demos; `None`
+/// when none has an `index.html`.
+fn default_demos() -> Option<PathBuf> {
+    [
+        PathBuf::from("demos"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../demos"),
+        PathBuf::from("/usr/share/jsfu/demos"),
+    ]
+    .into_iter()
+    .find(|p| p.join("index.html").is_file())
+}
+
 impl Config {
     /// Merges the config file named by `cli.config` (if any) with the flags.
     pub fn load(cli: &Cli) -> Result<Self, ConfigError> {
@@ -409,6 +437,17 @@ impl Config {
         let http = parse_addr("http", &pick(&cli.http, &g.http, "127.0.0.1:8088"))?;
         let ws = parse_addr("ws", &pick(&cli.ws, &g.ws, "127.0.0.1:8188"))?;
         let admin = parse_addr("admin", &pick(&cli.admin, &g.admin, "127.0.0.1:7088"))?;
+        let demos = match cli.demos.as_ref().or(g.demos.as_ref()) {
+            Some(d) if d.eq_ignore_ascii_case("off") => None,
+            Some(d) if d.is_empty() => {
+                return Err(ConfigError::Value {
+                    what: "demos",
+                    why: "must be a folder or \"off\"".into(),
+                });
+            }
+            Some(d) => Some(PathBuf::from(d)),
+            None => default_demos(),
+        };
 
         let mut scripts: Vec<ScriptConfig> = file
             .scripts
@@ -461,6 +500,7 @@ impl Config {
             http,
             ws,
             admin,
+            demos,
             admin_secret: cli.admin_secret.clone().or(g.admin_secret),
             api_secret: cli.api_secret.clone().or(g.api_secret),
             token_auth: cli.token_auth || g.token_auth.unwrap_or(false),
@@ -488,6 +528,12 @@ impl Config {
                     .or(g.recordings_dir)
                     .unwrap_or_else(|| PathBuf::from(".")),
                 tmp_ext,
+                allowed: if cli.recordings_allowed.is_empty() {
+                    g.recordings_allowed
+                        .unwrap_or_else(|| vec![std::env::temp_dir()])
+                } else {
+                    cli.recordings_allowed.clone()
+                },
             },
             events: EventsConfig {
                 enabled: file.events.enabled.unwrap_or(false),
@@ -503,7 +549,7 @@ impl Config {
                     .or(file.media.media_ip)
                     .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1])),
                 advertised_ip: cli.advertised_ip.or(file.media.advertised_ip),
-                rtp_port_base: cli.rtp_port_base.or(file.media.rtp_port_base).unwrap_or(10000),
+                rtp_port_base: cli.rtp_port_base.or(file.media.rtp_port_base).unwrap_or(0),
                 shards: cli.shards.or(file.media.shards).unwrap_or(0),
                 pin_shards: cli.pin_shards || file.media.pin_shards.unwrap_or(false),
                 dtls_cert: match (
@@ -550,6 +596,18 @@ mod tests {
         assert_eq!(c.scripts[0].config.as_deref(), Some("cfg"));
         assert_eq!(c.scripts[1].modules, PathBuf::from("."));
         assert!(!c.events.enabled);
+    }
+
+    #[test]
+    fn demos_flag_and_key() {
+        let file: FileConfig = toml::from_str("[general]\ndemos = \"/srv/demos\"").unwrap();
+        let c = Config::merge(&Cli::parse_from(["jsfu"]), file).unwrap();
+        assert_eq!(c.demos, Some(PathBuf::from("/srv/demos")));
+        let file: FileConfig = toml::from_str("[general]\ndemos = \"/srv/demos\"").unwrap();
+        let cli = Cli::parse_from(["jsfu", "--demos", "off"]);
+        assert_eq!(Config::merge(&cli, file).unwrap().demos, None);
+        let cli = Cli::parse_from(["jsfu", "--demos", ""]);
+        assert!(Config::merge(&cli, FileConfig::default()).is_err());
     }
 
     #[test]

@@ -81,18 +81,81 @@ pub fn parse_any(text: &str) -> Result<Value, JsonError> {
     })
 }
 
+/// Words a parse error the way Janus's parser (jansson) does:
+/// `<what was expected> near '<token>'` or `... near end of file`.
 fn describe(e: &serde_json::Error, text: &str) -> String {
-    // serde_json's message ends with " at line L column C"; keep the cause
-    // and add what follows the position, as jansson's "near '...'" does.
     let msg = e.to_string();
-    let cause = msg.split(" at line ").next().unwrap_or(&msg).to_owned();
+    let cause = msg.split(" at line ").next().unwrap_or(&msg);
     let line = text.lines().nth(e.line().saturating_sub(1)).unwrap_or("");
     let col = e.column().saturating_sub(1);
-    let near: String = line.chars().skip(col).take(20).collect();
-    if near.is_empty() {
-        cause
+    let rest: String = line.chars().skip(col).collect();
+    let at_eof = e.is_eof() || (rest.trim().is_empty() && e.line() >= text.lines().count());
+    let at_start = text.trim_start().len() == text.len() - line_offset(text, e.line(), col);
+    let what = if cause.starts_with("key must be a string") {
+        "string or '}' expected"
+    } else if cause.starts_with("expected `:`") {
+        "':' expected"
+    } else if cause.starts_with("expected `,` or `}`") {
+        "',' or '}' expected"
+    } else if cause.starts_with("expected `,` or `]`") {
+        "',' or ']' expected"
+    } else if cause.starts_with("trailing characters") {
+        "end of file expected"
+    } else if cause.starts_with("EOF while parsing") {
+        if at_start {
+            "'[' or '{' expected"
+        } else {
+            "premature end of input"
+        }
+    } else if cause.starts_with("expected value") && at_start {
+        "'[' or '{' expected"
+    } else if cause.starts_with("expected value") {
+        "unexpected token"
     } else {
-        format!("{cause} near '{near}'")
+        "invalid token"
+    };
+    if at_eof {
+        format!("{what} near end of file")
+    } else {
+        format!("{what} near '{}'", token(&rest))
+    }
+}
+
+/// Byte offset of (1-based line, 0-based char column) in `text`.
+fn line_offset(text: &str, line: usize, col: usize) -> usize {
+    let mut offset = 0;
+    for (i, l) in text.split_inclusive('\n').enumerate() {
+        if i + 1 == line {
+            return offset + l.chars().take(col).map(char::len_utf8).sum::<usize>();
+        }
+        offset += l.len();
+    }
+    text.len()
+}
+
+/// The token at the start of `rest`, as jansson's lexer would save it.
+fn token(rest: &str) -> String {
+    let mut chars = rest.chars();
+    let Some(first) = chars.next() else {
+        return String::new();
+    };
+    if first.is_ascii_alphabetic() {
+        rest.chars().take_while(char::is_ascii_alphabetic).collect()
+    } else if first == '-' || first.is_ascii_digit() {
+        rest.chars()
+            .take_while(|c| c.is_ascii_digit() || matches!(c, '-' | '+' | '.' | 'e' | 'E'))
+            .collect()
+    } else if first == '"' {
+        let mut out = String::from('"');
+        for c in chars {
+            out.push(c);
+            if c == '"' {
+                break;
+            }
+        }
+        out
+    } else {
+        first.to_string()
     }
 }
 
@@ -117,5 +180,17 @@ mod tests {
         let e = parse_container("{bad").unwrap_err();
         assert_eq!(e.line, 1);
         assert!(e.to_string().starts_with("JSON error: on line 1: "));
+        assert_eq!(
+            parse_container("{bad}").unwrap_err().text,
+            "string or '}' expected near 'bad'"
+        );
+        assert_eq!(
+            parse_container("null").unwrap_err().text,
+            "'[' or '{' expected near 'null'"
+        );
+        assert_eq!(
+            parse_container("{\"a\": 1").unwrap_err().text,
+            "premature end of input near end of file"
+        );
     }
 }

@@ -311,8 +311,7 @@ pub fn pc_config(
     remote: &RemoteInfo,
     negotiated: &LocalMediaInfo,
     dtls_role: DtlsRole,
-    incoming_rtp: bool,
-    incoming_rtcp: bool,
+    plugin: &dyn crate::plugin::Plugin,
 ) -> PcConfig {
     let mut media = Vec::new();
     for lm in &negotiated.media {
@@ -400,7 +399,9 @@ pub fn pc_config(
         },
         media,
         data_channel: negotiated.data_channel.is_some(),
-        script_incoming_rtp: incoming_rtp,
-        script_incoming_rtcp: incoming_rtcp,
+        script_incoming_rtp: plugin.wants_incoming_rtp(),
+        script_incoming_rtcp: plugin.wants_incoming_rtcp(),
+        script_incoming_text_data: plugin.wants_incoming_text_data(),
+        script_incoming_binary_data: plugin.wants_incoming_binary_data(),
     }
 }

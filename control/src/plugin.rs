@@ -168,6 +168,47 @@ pub trait Plugin: Send + Sync + 'static {
     fn slow_link(&self, id: PluginSessionId, uplink: bool, video: bool) {
         let _ = (id, uplink, video);
     }
+
+    /// The script takes text data-channel messages (`incomingTextData` or
+    /// the legacy `incomingData`); otherwise the shard relays them natively.
+    fn wants_incoming_text_data(&self) -> bool {
+        false
+    }
+
+    /// The script takes binary data-channel messages (`incomingBinaryData`).
+    fn wants_incoming_binary_data(&self) -> bool {
+        false
+    }
+
+    /// `incomingTextData(id, buf, len, label, protocol)` (`text`) or
+    /// `incomingBinaryData(...)`; `data` is the message's bytes.
+    fn incoming_data(
+        &self,
+        id: PluginSessionId,
+        text: bool,
+        data: Vec<u8>,
+        label: String,
+        protocol: String,
+    ) {
+        let _ = (id, text, data, label, protocol);
+    }
+
+    /// `dataReady(id)`: the data channel came up or drained its buffers.
+    fn data_ready(&self, id: PluginSessionId) {
+        let _ = id;
+    }
+
+    /// `substreamChanged(id, substream)`: the simulcast layer relayed to `id`
+    /// changed (media.md §7.4).
+    fn substream_changed(&self, id: PluginSessionId, substream: u8) {
+        let _ = (id, substream);
+    }
+
+    /// `temporalLayerChanged(id, layer)`: the temporal layer relayed to `id`
+    /// changed (called whenever defined, compat-notes.md decision 1).
+    fn temporal_layer_changed(&self, id: PluginSessionId, layer: u8) {
+        let _ = (id, layer);
+    }
 }
 
 /// What a plugin may ask of the core. Every method returns without waiting

@@ -167,8 +167,8 @@ impl Gateway {
                     ok(Value::Null)
                 }
                 _ => ctx.error(JanusError::new(
-                    ErrorCode::UnknownRequest,
-                    format!("Unknown request '{verb_text}'"),
+                    ErrorCode::InvalidRequestPath,
+                    format!("Unhandled request '{verb_text}' at this path"),
                 )),
             };
         }

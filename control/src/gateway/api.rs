@@ -140,6 +140,8 @@ pub(super) enum After {
 }
 
 const SESSION_VERBS: [&str; 4] = ["keepalive", "attach", "destroy", "claim"];
+/// Session verbs that Janus also accepts at a handle path.
+const ANYWHERE_VERBS: [&str; 2] = ["keepalive", "claim"];
 const HANDLE_VERBS: [&str; 4] = ["detach", "hangup", "message", "trickle"];
 
 impl Gateway {
@@ -170,9 +172,21 @@ impl Gateway {
     }
 
     async fn process(&self, req: Value, origin: &Origin, path: PathIds) -> (Value, After) {
-        let Value::Object(mut req) = req else {
-            let e = JanusError::new(ErrorCode::InvalidJsonObject, "JSON error: not an object");
-            return (Ctx::default().error(e), After::Nothing);
+        let mut req = match req {
+            Value::Object(o) => o,
+            // Over WebSocket an array reaches the core, which finds no
+            // transaction in it (as Janus does).
+            Value::Array(_) => {
+                let e = JanusError::new(
+                    ErrorCode::MissingMandatoryElement,
+                    "Missing mandatory element (transaction)",
+                );
+                return (Ctx::default().error(e), After::Nothing);
+            }
+            _ => {
+                let e = JanusError::new(ErrorCode::InvalidJsonObject, "JSON error: not an object");
+                return (Ctx::default().error(e), After::Nothing);
+            }
         };
         // HTTP path ids fill in, or conflict with, the payload's.
         if let Some(s) = path.session {
@@ -284,7 +298,8 @@ impl Gateway {
             );
             return (ctx.error(e), After::Nothing);
         }
-        if (is_session_verb && handle.is_some()) || (is_handle_verb && handle.is_none()) {
+        let session_only = is_session_verb && !ANYWHERE_VERBS.contains(&verb.as_str());
+        if (session_only && handle.is_some()) || (is_handle_verb && handle.is_none()) {
             let e = JanusError::new(
                 ErrorCode::InvalidRequestPath,
                 format!("Unhandled request '{verb_text}' at this path"),
@@ -293,11 +308,11 @@ impl Gateway {
         }
         let ok = || json!({"janus": "success", "session_id": sid, "transaction": ctx.transaction});
         match (verb.as_str(), handle) {
-            ("keepalive", None) => (
+            ("keepalive", _) => (
                 json!({"janus": "ack", "session_id": sid, "transaction": ctx.transaction}),
                 After::Nothing,
             ),
-            ("claim", None) => {
+            ("claim", _) => {
                 self.claim(&session, origin);
                 (ok(), After::Nothing)
             }
@@ -653,17 +668,18 @@ impl Gateway {
                     "Missing mandatory element (candidate|candidates)",
                 ));
             }
-            (None, Some(c)) if !c.is_array() => {
-                return ctx.error(JanusError::new(
-                    ErrorCode::InvalidElementType,
-                    "candidates is not an array",
-                ));
-            }
             _ => {}
         }
         let mut pc = lock(&handle.pc);
         pc.trickle = true;
+        // Trickles that arrive before the PC exists are queued unchecked.
         let immediate = pc.remote_sdp.is_some() && pc.local_sdp.is_some();
+        if immediate && candidates.is_some_and(|c| !c.is_array()) {
+            return ctx.error(JanusError::new(
+                ErrorCode::InvalidElementType,
+                "candidates is not an array",
+            ));
+        }
         let now = Instant::now();
         if let Some(c) = candidate {
             if immediate {
@@ -810,8 +826,7 @@ impl Gateway {
                 remote,
                 &info,
                 route_role(remote),
-                handle.plugin.wants_incoming_rtp(),
-                handle.plugin.wants_incoming_rtcp(),
+                &*handle.plugin,
             );
             media.create_pc(&mut local, config);
             pc.negotiated = true;
@@ -838,8 +853,7 @@ impl Gateway {
             remote,
             info,
             route_role(remote),
-            handle.plugin.wants_incoming_rtp(),
-            handle.plugin.wants_incoming_rtcp(),
+            &*handle.plugin,
         );
         media.create_pc(local, config);
     }

@@ -716,6 +716,32 @@ impl Gateway {
                     h.plugin.incoming_rtcp(session, video, bytes);
                 }
             }
+            MediaEvent::IncomingData {
+                session,
+                text,
+                label,
+                protocol,
+                data,
+            } => {
+                if let Some((_, h)) = self.handle_of(session) {
+                    h.plugin.incoming_data(session, text, data, label, protocol);
+                }
+            }
+            MediaEvent::DataReady { session } => {
+                if let Some((_, h)) = self.handle_of(session) {
+                    h.plugin.data_ready(session);
+                }
+            }
+            MediaEvent::SubstreamChanged { session, substream } => {
+                if let Some((_, h)) = self.handle_of(session) {
+                    h.plugin.substream_changed(session, substream);
+                }
+            }
+            MediaEvent::TemporalLayerChanged { session, layer } => {
+                if let Some((_, h)) = self.handle_of(session) {
+                    h.plugin.temporal_layer_changed(session, layer);
+                }
+            }
             _ => {}
         }
     }

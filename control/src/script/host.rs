@@ -758,21 +758,24 @@ fn start_recording<'js>(ctx: &Ctx<'js>, host: &HostRef, args: &ArgList<'js>) -> 
             return Err(failed());
         }
         let target =
-            recording::target_path(&h.recording.dir, folder.as_deref(), filename.as_deref(), rand::random())
+            recording::target_path(&h.recording, folder.as_deref(), filename.as_deref(), rand::random())
                 .map_err(|reason| {
                     warn!(script = %h.script, session = id, %reason, "startRecording: refused");
                     failed()
                 })?;
-        produced += 1;
-        // Decision 21: decide the slot before any file exists.
+        // Decision 21: decide the slot before any file exists. A recorder
+        // discarded for a busy slot was not produced (Janus throws when that
+        // is all a call did); an unknown type counts as produced.
         match Medium::parse(&kind) {
             None => {
+                produced += 1;
                 warn!(script = %h.script, session = id, kind = %kind, "startRecording: unknown type, ignored");
             }
             Some(medium) if occupied[slot(medium)] => {
                 warn!(script = %h.script, session = id, kind = %kind, "startRecording: already recording, ignored");
             }
             Some(medium) => {
+                produced += 1;
                 occupied[slot(medium)] = true;
                 planned.push(Planned {
                     medium,

@@ -346,6 +346,30 @@ impl Plugin for ScriptPlugin {
         rx
     }
 
+    fn substream_changed(&self, id: PluginSessionId, substream: u8) {
+        Self::substream_changed(self, id, substream);
+    }
+
+    fn wants_incoming_text_data(&self) -> bool {
+        self.callbacks().handles_text_data()
+    }
+
+    fn wants_incoming_binary_data(&self) -> bool {
+        self.callbacks().handles_binary_data()
+    }
+
+    fn incoming_data(&self, id: PluginSessionId, text: bool, data: Vec<u8>, label: String, protocol: String) {
+        Self::incoming_data(self, id, text, data, label, protocol);
+    }
+
+    fn data_ready(&self, id: PluginSessionId) {
+        Self::data_ready(self, id);
+    }
+
+    fn temporal_layer_changed(&self, id: PluginSessionId, layer: u8) {
+        Self::temporal_layer_changed(self, id, layer);
+    }
+
     fn handle_admin_message(&self, request: Option<String>) -> oneshot::Receiver<Value> {
         let (reply, rx) = oneshot::channel();
         if let Err(e) = self.commands.try_send(Command::AdminMessage { request, reply }) {

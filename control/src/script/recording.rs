@@ -1,10 +1,13 @@
 //! `startRecording`'s file rules (spec/recording.md §2), confined to the
-//! configured recordings folder: relative folders are resolved against it,
-//! absolute ones must lie inside it, and `..` is refused, so that a script
-//! cannot write anywhere else.
+//! configured recordings folder and the allowed folders: relative folders are
+//! resolved against the recordings folder, absolute ones must lie inside it
+//! or inside one of the allowed folders, and `..` is refused, so that a
+//! script cannot write anywhere else.
 
 use std::fs::{self, File};
 use std::path::{Component, Path, PathBuf};
+
+use crate::config::RecordingConfig;
 
 /// Codec names the recorder accepts (matched case-insensitively).
 const KNOWN_CODECS: &[&str] = &[
@@ -58,12 +61,12 @@ fn absolute_base(dir: &Path) -> Result<PathBuf, String> {
 /// The final `.mjr` path for a recorder (`folder`/`filename` as the script
 /// gave them, or `None`), or why it is refused.
 pub(crate) fn target_path(
-    dir: &Path,
+    cfg: &RecordingConfig,
     folder: Option<&str>,
     filename: Option<&str>,
     random: u32,
 ) -> Result<PathBuf, String> {
-    let base = absolute_base(dir)?;
+    let base = absolute_base(&cfg.dir)?;
     let name = match filename {
         Some(f) if !f.is_empty() => f.to_owned(),
         _ => format!("janus-recording-{random}"),
@@ -82,9 +85,12 @@ pub(crate) fn target_path(
     };
     let normalized =
         normalize(&joined).ok_or_else(|| format!("'..' is not allowed in recording paths ({})", joined.display()))?;
-    if !normalized.starts_with(&base) || normalized == base {
+    let inside = |root: &Path| normalized.starts_with(root) && normalized != root;
+    let allowed = inside(&base)
+        || cfg.allowed.iter().any(|a| absolute_base(a).is_ok_and(|root| inside(&root)));
+    if !allowed {
         return Err(format!(
-            "{} is outside the recordings folder {}",
+            "{} is outside the recordings folder {} and the allowed folders",
             normalized.display(),
             base.display()
         ));
@@ -137,6 +143,7 @@ mod tests {
     fn paths_stay_inside_the_recordings_folder() {
         let dir = std::env::temp_dir();
         let base = absolute_base(&dir).unwrap();
+        let dir = RecordingConfig { dir, tmp_ext: None, allowed: Vec::new() };
         assert_eq!(target_path(&dir, Some("sub"), Some("a"), 1).unwrap(), base.join("sub/a.mjr"));
         assert_eq!(target_path(&dir, None, Some("x/b.mjr"), 1).unwrap(), base.join("x/b.mjr"));
         assert_eq!(target_path(&dir, None, None, 7).unwrap(), base.join("janus-recording-7.mjr"));
@@ -145,5 +152,26 @@ mod tests {
         assert!(target_path(&dir, Some("/etc"), Some("passwd"), 1).is_err());
         assert!(target_path(&dir, Some("../up"), Some("a"), 1).is_err());
         assert!(target_path(&dir, None, Some("/etc/a"), 1).is_err());
+    }
+
+    #[test]
+    fn allowed_folders_take_absolute_paths() {
+        let scratch = std::env::temp_dir().join(format!("jsfu-rec-allowed-{}", std::process::id()));
+        let rec = scratch.join("rec");
+        let extra = scratch.join("extra");
+        fs::create_dir_all(&rec).unwrap();
+        fs::create_dir_all(&extra).unwrap();
+        let extra_abs = extra.canonicalize().unwrap();
+        let cfg = RecordingConfig { dir: rec.clone(), tmp_ext: None, allowed: vec![extra.clone()] };
+        let inside = format!("{}", extra_abs.display());
+        assert_eq!(target_path(&cfg, Some(&inside), Some("a"), 1).unwrap(), extra_abs.join("a.mjr"));
+        assert_eq!(target_path(&cfg, None, Some(&format!("{inside}/b/c")), 1).unwrap(), extra_abs.join("b/c.mjr"));
+        // The allowed folder itself is not a file name; others stay refused.
+        assert!(target_path(&cfg, Some(&scratch.display().to_string()), Some("x"), 1).is_err());
+        assert!(target_path(&cfg, Some("/etc"), Some("x"), 1).is_err());
+        assert!(target_path(&cfg, Some(&format!("{inside}/../rec2")), Some("x"), 1).is_err());
+        let none = RecordingConfig { allowed: Vec::new(), ..cfg };
+        assert!(target_path(&none, Some(&inside), Some("a"), 1).is_err());
+        let _ = fs::remove_dir_all(&scratch);
     }
 }

@@ -156,7 +156,7 @@ fn load_in(dir: &Path, source: &str, limits: ScriptLimits) -> Result<Harness, Sc
     std::fs::write(&file, source).unwrap();
     let core = Arc::new(TestCore::default());
     let cfg = ScriptConfig { file, modules: dir.to_path_buf(), config: Some("cfg".into()) };
-    let recording = RecordingConfig { dir: dir.join("rec"), tmp_ext: None };
+    let recording = RecordingConfig { dir: dir.join("rec"), tmp_ext: None, allowed: Vec::new() };
     let plugin = ScriptPlugin::load(&cfg, limits, recording, core.clone())?;
     Ok(Harness { plugin, core, dir: dir.to_path_buf() })
 }
@@ -386,6 +386,10 @@ fn recordings_follow_the_file_rules() {
     assert!(std::fs::metadata(h.dir.join("rec/ghost.mjr")).is_err());
     assert_eq!(h.ok(&format!("stopRecording({n}, 'audio', 'data', 5)")), json!(0));
     assert_eq!(h.core.take(), vec![Call::StopRecording { session: n, medium: Medium::Audio }]);
+    // A call whose only group targets a busy slot produced nothing: it throws.
+    assert_eq!(h.err(&format!("startRecording({n}, 'video', 'vp8', null, 'again')")), failed);
+    assert!(std::fs::metadata(h.dir.join("rec/again.mjr")).is_err());
+    assert!(h.core.take().is_empty());
 }
 
 #[test]
@@ -626,7 +630,7 @@ fn debian_echotest_runs_unchanged() {
     let core = Arc::new(TestCore::default());
     core.events.store(true, Ordering::SeqCst);
     let cfg = ScriptConfig { file, modules: folder.to_path_buf(), config: None };
-    let recording = RecordingConfig { dir: scratch_dir(), tmp_ext: None };
+    let recording = RecordingConfig { dir: scratch_dir(), tmp_ext: None, allowed: Vec::new() };
     let plugin = ScriptPlugin::load(&cfg, ScriptLimits::default(), recording, core.clone()).unwrap();
     assert_eq!(plugin.info().package, "janus.plugin.echojs");
     assert_eq!(plugin.info().version, 12);

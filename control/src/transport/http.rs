@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::error::{ErrorCode, JanusError};
 use crate::gateway::error_reply;
 use crate::gateway::{Gateway, Origin, PathIds};
-use crate::json::parse_any;
+use crate::json::parse_container;
 
 /// Long polls return a keepalive after this long without events.
 const LONG_POLL: Duration = Duration::from_secs(30);
@@ -123,7 +123,20 @@ fn finish(st: &HttpState, headers: &HeaderMap, mut r: Response) -> Response {
     r
 }
 
-async fn not_found(State(st): State<HttpState>, headers: HeaderMap) -> Response {
+/// Paths outside the API: demo files (`--demos`) on the Janus API port, else 404.
+async fn not_found(
+    State(st): State<HttpState>,
+    method: Method,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> Response {
+    if st.api == Api::Janus {
+        if let Some(dir) = &st.gw.config().demos {
+            if let Some(r) = super::demos::serve(dir, &method, uri.path()).await {
+                return r;
+            }
+        }
+    }
     finish(&st, &headers, empty(StatusCode::NOT_FOUND))
 }
 
@@ -133,7 +146,7 @@ async fn post(st: &HttpState, body: &Bytes, path: PathIds) -> Response {
         return empty(StatusCode::BAD_REQUEST);
     }
     let text = String::from_utf8_lossy(body);
-    let req = match parse_any(&text) {
+    let req = match parse_container(&text) {
         Ok(v) => v,
         Err(e) => {
             let err = JanusError::new(ErrorCode::InvalidJson, e.to_string());
@@ -211,26 +224,26 @@ async fn session(
     }
     let r = match method {
         Method::OPTIONS => empty(StatusCode::OK),
-        Method::POST if seg == "info" || seg == "ping" => empty(StatusCode::BAD_REQUEST),
-        Method::POST => match seg.parse::<u64>() {
-            Ok(id) => {
-                post(
-                    &st,
-                    &body,
-                    PathIds {
-                        session: Some(id),
-                        handle: None,
-                    },
-                )
-                .await
-            }
-            Err(_) => empty(StatusCode::NOT_FOUND),
-        },
-        Method::GET if seg == "info" || seg == "ping" => {
+        Method::POST if seg == "info" => empty(StatusCode::BAD_REQUEST),
+        // Janus reads the segment as a number: anything else is session 0,
+        // so the request is a session-less one.
+        Method::POST => {
+            let session = seg.parse::<u64>().ok().filter(|id| *id > 0);
+            post(
+                &st,
+                &body,
+                PathIds {
+                    session,
+                    handle: None,
+                },
+            )
+            .await
+        }
+        Method::GET if seg == "info" => {
             let t: String = (0..12)
                 .map(|_| char::from(b'a' + rand::random_range(0..26u8)))
                 .collect();
-            let req = json!({"janus": seg, "transaction": t});
+            let req = json!({"janus": "info", "transaction": t});
             let reply = match st.api {
                 Api::Janus => {
                     st.gw

@@ -1,6 +1,7 @@
 //! Janus API transports on the control core: HTTP REST with long poll,
 //! WebSocket, and the Admin API over both (axum on tokio).
 
+mod demos;
 mod http;
 mod ws;
 

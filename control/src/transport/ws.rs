@@ -105,8 +105,13 @@ async fn handle_text(st: &WsState, origin: &Origin, conn: &Arc<WsConn>, text: &s
                 break;
             }
         };
-        if !req.is_object() {
-            let err = JanusError::new(ErrorCode::InvalidJsonObject, "JSON error: not an object");
+        if !req.is_object() && !req.is_array() {
+            // Janus's parser refuses scalars at the top level.
+            let near: String = req.to_string().chars().take(20).collect();
+            let err = JanusError::new(
+                ErrorCode::InvalidJson,
+                format!("JSON error: on line 1: '[' or '{{' expected near '{near}'"),
+            );
             conn.send(&error_reply(0, None, &err));
             continue;
         }

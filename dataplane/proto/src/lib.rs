@@ -13,9 +13,11 @@
 pub mod demux;
 pub mod dtls;
 pub mod ice;
+pub mod mjr;
 pub mod nack;
 pub mod rtcp;
 pub mod rtp;
 pub mod rtx;
+pub mod sctp;
 pub mod srtp;
 pub mod stun;

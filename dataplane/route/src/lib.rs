@@ -413,6 +413,13 @@ pub struct PcConfig {
     /// The script defines `incomingRtcp`: plaintext RTCP goes to control as
     /// [`MediaEvent::IncomingRtcp`] instead of the native handling.
     pub script_incoming_rtcp: bool,
+    /// The script defines `incomingTextData` (or the legacy `incomingData`):
+    /// text messages go to control as [`MediaEvent::IncomingData`] instead
+    /// of the native data relay.
+    pub script_incoming_text_data: bool,
+    /// The script defines `incomingBinaryData`: binary messages go to control
+    /// as [`MediaEvent::IncomingData`] instead of the native data relay.
+    pub script_incoming_binary_data: bool,
 }
 
 /// Why a PeerConnection went down, as Janus words it in `hangup` events.
@@ -518,6 +525,42 @@ pub enum MediaEvent {
         video: bool,
         /// The RTCP compound.
         bytes: Vec<u8>,
+    },
+    /// The simulcast substream relayed to `session` changed (media.md §7.4):
+    /// the script's `substreamChanged(session, substream)`.
+    SubstreamChanged {
+        /// The receiving session.
+        session: PluginSessionId,
+        /// 0 (low), 1 or 2 (high).
+        substream: u8,
+    },
+    /// The temporal layer relayed to `session` changed: the script's
+    /// `temporalLayerChanged(session, layer)`.
+    TemporalLayerChanged {
+        /// The receiving session.
+        session: PluginSessionId,
+        /// 0, 1 or 2.
+        layer: u8,
+    },
+    /// A data-channel message for a script that defines `incomingTextData`
+    /// / `incomingBinaryData` (may be dropped when control is slow; counted).
+    IncomingData {
+        /// The session whose peer sent it.
+        session: PluginSessionId,
+        /// PPID 51/56 (else binary, 53/57).
+        text: bool,
+        /// The channel's label.
+        label: String,
+        /// The channel's subprotocol (empty when none).
+        protocol: String,
+        /// The message.
+        data: Vec<u8>,
+    },
+    /// The session's data channel is ready: the SCTP association came up, or
+    /// its send buffers drained (the script's `dataReady`; never dropped).
+    DataReady {
+        /// The session.
+        session: PluginSessionId,
     },
     /// Periodic per-session counters (may be dropped when control is slow).
     Stats {

@@ -29,11 +29,14 @@
 //! recipients.
 
 mod control;
+mod data;
 pub mod io;
+mod record;
 mod relay;
 mod rtcp;
 mod session;
 mod shard;
+mod simulcast;
 mod stats;
 
 use std::net::{IpAddr, SocketAddr};
@@ -43,6 +46,7 @@ use glommio::{ExecutorJoinHandle, LocalExecutorBuilder, Placement};
 use jsfu_proto::dtls::DtlsContext;
 use jsfu_route::{MediaEvent, RouteUpdate, ShardCommand, ShardId};
 
+pub use record::RecordingStats;
 pub use stats::{DropReason, ShardStats};
 
 use crate::control::Control;

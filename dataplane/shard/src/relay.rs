@@ -18,6 +18,7 @@ use jsfu_route::{MediaEvent, PluginSessionId, SessionKey};
 use crate::io::SLOT_LEN;
 use crate::rtcp;
 use crate::session::kind_index;
+use crate::simulcast::LayerTag;
 use crate::shard::{DEFAULT_REMB_BPS, PeerMsg, Shard, clear_openssl_errors, slab_get};
 use crate::stats::DropReason;
 
@@ -161,34 +162,62 @@ impl Shard {
             }
         };
         self.counters.rtp_in += 1;
+        let Ok(pt) = RtpView::parse(&buf[..len]).map(|v| v.pt().0) else {
+            self.counters.drop(DropReason::RtpMalformed);
+            return;
+        };
+        let Some((video, rtx)) = s.classify_pt(pt) else {
+            s.stats.dropped += 1;
+            self.counters.drop(DropReason::UnknownPayloadType);
+            return;
+        };
+        // Simulcast video: find the layer, restore RTX (media.md §5.2 steps 3, 6).
+        let mut len = len;
+        let mut layer = None;
+        if video && s.layers.is_simulcast() {
+            let apt = rtx.then(|| crate::simulcast::rtx_apt(s, pt));
+            if apt == Some(None) {
+                self.counters.drop(DropReason::RtxFromPeer);
+                return;
+            }
+            match s.layers.ingest(&mut buf[..len], apt.flatten()) {
+                Ok(ingested) => {
+                    len = ingested.len;
+                    layer = Some(ingested.layer);
+                }
+                Err(reason) => {
+                    s.stats.dropped += 1;
+                    self.counters.drop(reason);
+                    return;
+                }
+            }
+        } else if rtx {
+            self.counters.drop(DropReason::RtxFromPeer);
+            return;
+        }
         let plain = &mut buf[..len];
         let Ok(view) = RtpView::parse(plain) else {
             self.counters.drop(DropReason::RtpMalformed);
             return;
         };
-        let Some((video, rtx)) = s.classify_pt(view.pt().0) else {
-            s.stats.dropped += 1;
-            self.counters.drop(DropReason::UnknownPayloadType);
-            return;
-        };
-        if rtx {
-            self.counters.drop(DropReason::RtxFromPeer);
-            return;
-        }
         s.stats.rtp_packets_in += 1;
         s.stats.rtp_bytes_in += len as u64;
-        let inbound = &mut s.inbound[kind_index(video)];
-        let ssrc = view.ssrc().0;
-        match inbound.ssrc {
-            None => inbound.ssrc = Some(ssrc),
-            Some(known) if known != ssrc => {
-                // A restarted sender: follow it (media.md §5.2 step 5).
-                *inbound = Default::default();
-                inbound.ssrc = Some(ssrc);
+        // Receiver statistics follow the stream (simulcast: layer 0).
+        if layer.is_none_or(|l| l == 0) {
+            let inbound = &mut s.inbound[kind_index(video)];
+            let ssrc = view.ssrc().0;
+            match inbound.ssrc {
+                None => inbound.ssrc = Some(ssrc),
+                Some(known) if known != ssrc => {
+                    // A restarted sender: follow it (media.md §5.2 step 5).
+                    *inbound = Default::default();
+                    inbound.ssrc = Some(ssrc);
+                }
+                Some(_) => {}
             }
-            Some(_) => {}
+            inbound.on_packet(view.seq());
         }
-        inbound.on_packet(view.seq());
+        let tag = layer.map(|l| s.layers.tag(l, view.payload()));
         let source = s.id;
         if s.config.script_incoming_rtp {
             self.counters.slow_path_events += 1;
@@ -213,12 +242,20 @@ impl Shard {
             self.counters.drop(DropReason::PublishGateClosed);
             return;
         }
-        self.relay_rtp(now, source, video, plain);
+        self.record_rtp(now, source, video, plain);
+        self.relay_rtp(now, source, video, plain, tag);
     }
 
     /// Relays plaintext RTP of `source` to its recipients: local ones now,
     /// one copy per other shard holding recipients.
-    fn relay_rtp(&mut self, now: Instant, source: PluginSessionId, video: bool, plain: &mut [u8]) {
+    fn relay_rtp(
+        &mut self,
+        now: Instant,
+        source: PluginSessionId,
+        video: bool,
+        plain: &mut [u8],
+        tag: Option<LayerTag>,
+    ) {
         self.cross_sent.fill(false);
         let mut i = 0;
         while let Some(recipient) = self
@@ -229,9 +266,9 @@ impl Shard {
             i += 1;
             match self.placement.get(&recipient).copied() {
                 Some(shard) if shard == self.id => {
-                    self.relay_local(now, source, video, plain, recipient);
+                    self.relay_local(now, source, video, plain, recipient, tag.as_ref());
                 }
-                Some(shard) => self.hand_over(source, video, plain, shard),
+                Some(shard) => self.hand_over(source, video, plain, shard, tag),
                 None => self.counters.drop(DropReason::RecipientNotReady),
             }
         }
@@ -244,6 +281,7 @@ impl Shard {
         video: bool,
         plain: &[u8],
         shard: jsfu_route::ShardId,
+        layer: Option<LayerTag>,
     ) {
         let index = usize::from(shard.0);
         if self.cross_sent.get(index).copied().unwrap_or(true) {
@@ -262,6 +300,7 @@ impl Shard {
             len,
             slot,
             origin: self.id,
+            layer,
         };
         match self.peers[index].try_send(msg) {
             Ok(()) => self.counters.cross_shard_out += 1,
@@ -281,6 +320,7 @@ impl Shard {
         source: PluginSessionId,
         video: bool,
         plain: &mut [u8],
+        tag: Option<LayerTag>,
     ) {
         if RtpView::parse(plain).is_err() {
             self.counters.drop(DropReason::RtpMalformed);
@@ -294,7 +334,7 @@ impl Shard {
         {
             i += 1;
             if self.placement.get(&recipient) == Some(&self.id) {
-                self.relay_local(now, source, video, plain, recipient);
+                self.relay_local(now, source, video, plain, recipient, tag.as_ref());
             }
         }
     }
@@ -308,6 +348,7 @@ impl Shard {
         video: bool,
         plain: &[u8],
         recipient: PluginSessionId,
+        tag: Option<&LayerTag>,
     ) {
         let gate_open = self.routes.get(&recipient).is_some_and(|r| {
             if video {
@@ -324,12 +365,20 @@ impl Shard {
             self.counters.drop(DropReason::RecipientNotReady);
             return;
         };
+        // Simulcast: the recipient's layer selection (media.md §6.2 step 5).
+        let vp8 = match tag {
+            Some(tag) => match self.select_layer(now, source, recipient, tag) {
+                Some(vp8) => vp8,
+                None => return,
+            },
+            None => false,
+        };
         let now_us = self.now_us(now);
         let Some(slot) = self.pool.take() else {
             self.counters.drop(DropReason::EgressPoolEmpty);
             return;
         };
-        let out = match self.rewrite_for(now, key, video, plain, slot, now_us) {
+        let out = match self.rewrite_for(now, key, video, plain, slot, now_us, vp8) {
             Ok(out) => out,
             Err(reason) => {
                 self.pool.put(slot);
@@ -356,6 +405,7 @@ impl Shard {
         plain: &[u8],
         slot: u32,
         now_us: u64,
+        vp8: bool,
     ) -> Result<(usize, SocketAddr), DropReason> {
         let Some(s) = slab_get(&mut self.slab, key) else {
             return Err(DropReason::RecipientNotReady);
@@ -403,6 +453,11 @@ impl Shard {
             v.set_ssrc(Ssrc(local_ssrc));
             let r = outbound.switching.apply(&mut v, now_us, clock_rate);
             outbound.last_rtp_ts = r.timestamp;
+            if vp8 {
+                // Picture id / TL0PICIDX continuity (media.md §7.5); a
+                // descriptor that does not parse is sent as is.
+                let _ = s.layers_rx.vp8.rewrite(v.payload_mut(), r.switched);
+            }
         }
         let seq = u16::from_be_bytes([buf[2], buf[3]]);
         let srtp = s.srtp_out.as_mut().ok_or(DropReason::RecipientNotReady)?;
@@ -474,7 +529,7 @@ impl Shard {
             } else if p.is_pli() {
                 let sender = self.session(key).and_then(|s| s.current_sender);
                 if let Some(sender) = sender {
-                    self.request_pli(now, sender);
+                    self.request_keyframe(now, sender);
                 }
             } else if p.is_nack() {
                 for seq in p.nack_seqs() {

@@ -128,6 +128,12 @@ pub(crate) struct Session {
     pub(crate) next_stats: Instant,
     pub(crate) stats: SessionStats,
     pub(crate) retransmit: Option<RetransmitRing>,
+    /// Simulcast layers of what the peer sends (media.md §7.2).
+    pub(crate) layers: crate::simulcast::LayerMap,
+    /// Simulcast layer selection for what the peer receives (media.md §7.3).
+    pub(crate) layers_rx: crate::simulcast::LayerSelector,
+    /// The data channels' SCTP association (once DTLS is up, with a data m-line).
+    pub(crate) sctp: Option<jsfu_proto::sctp::SctpAssociation>,
 }
 
 impl Session {

@@ -97,9 +97,18 @@ pub(crate) enum PeerMsg {
         len: usize,
         slot: Box<Slot>,
         origin: ShardId,
+        /// The simulcast layer and payload info (simulcast video only).
+        layer: Option<crate::simulcast::LayerTag>,
     },
     /// Send a PLI to the peer of `session` (its PC is on the receiving shard).
     Pli { session: PluginSessionId },
+    /// A data-channel message of `source` for its recipients on the
+    /// receiving shard (native data relay, data.rs).
+    Data {
+        source: PluginSessionId,
+        text: bool,
+        data: Vec<u8>,
+    },
 }
 
 pub(crate) struct Entry {
@@ -153,7 +162,11 @@ pub(crate) struct Shard {
     events: flume::Sender<MediaEvent>,
     stats_interval: Duration,
     pub(crate) counters: Counters,
+    /// Recorders of the sessions whose commands reach this shard (record.rs).
+    pub(crate) recorders: crate::record::Recorders,
     stopping: bool,
+    /// On-demand keyframe requests per sender (simulcast.rs).
+    pub(crate) pli_fanin: crate::simulcast::PliFanIn,
 }
 
 /// Runs a shard until [`Control::Shutdown`] (or until control drops every
@@ -205,7 +218,9 @@ pub(crate) async fn run(params: ShardParams) {
         events: events.clone(),
         stats_interval,
         counters: Counters::default(),
+        recorders: crate::record::Recorders::new(id),
         stopping: false,
+        pli_fanin: crate::simulcast::PliFanIn::default(),
     }));
     tracing::info!(shard = id.0, %local_addr, "shard started");
 
@@ -355,6 +370,7 @@ pub(crate) async fn run(params: ShardParams) {
         }
     }
     shard.borrow_mut().stopping = true;
+    shard.borrow_mut().recorders.shutdown();
     tracing::info!(shard = id.0, "shard stopped");
 }
 
@@ -427,7 +443,7 @@ async fn flush_peer_outbox(shard: &Rc<RefCell<Shard>>) {
                 PeerMsg::Route(u) => PeerMsg::Route(u.clone()),
                 PeerMsg::Pli { session } => PeerMsg::Pli { session: *session },
                 // Packets are never broadcast.
-                PeerMsg::Rtp { .. } => continue,
+                PeerMsg::Rtp { .. } | PeerMsg::Data { .. } => continue,
             };
             // A stopped peer is not an error here.
             let _ = peer.send_async(copy).await;
@@ -606,12 +622,14 @@ impl Shard {
     }
 
     pub(crate) fn snapshot(&self) -> ShardStats {
-        ShardStats::new(
+        let mut stats = ShardStats::new(
             self.id,
             self.by_id.len(),
             &self.counters,
             self.pool.misses(),
-        )
+        );
+        stats.recording = self.recorders.stats();
+        stats
     }
 
     // ----- lifecycle -----
@@ -669,6 +687,7 @@ impl Shard {
                 .and_then(|m| m.remote_ssrcs.first().copied());
         }
         let retransmit = Session::wants_retransmit(&config).then(RetransmitRing::new);
+        let layers = crate::simulcast::LayerMap::from_config(&config);
         let ufrag = config.local_ufrag.clone();
         let session = Session {
             id: session_id,
@@ -688,6 +707,9 @@ impl Shard {
             next_stats: now + self.stats_interval,
             stats: SessionStats::default(),
             retransmit,
+            layers,
+            layers_rx: crate::simulcast::LayerSelector::new(),
+            sctp: None,
         };
         let key = self.insert(session);
         self.by_ufrag.insert(ufrag, key);
@@ -742,6 +764,7 @@ impl Shard {
                 s.inbound[kind_index(video)].ssrc = Some(ssrc);
             }
         }
+        s.layers.update(&config);
         if s.retransmit.is_none() && Session::wants_retransmit(&config) {
             s.retransmit = Some(RetransmitRing::new());
         }
@@ -751,6 +774,8 @@ impl Shard {
             self.by_ufrag.remove(old_ufrag.as_str());
             self.by_ufrag.insert(new_ufrag, key);
         }
+        // A renegotiation may add the data m-line.
+        self.sctp_start(now, key);
     }
 
     /// Tears a PC down; with a reason, reports the hangup.
@@ -852,13 +877,8 @@ impl Shard {
             self.pool.get_mut(slot)[..n].copy_from_slice(&d[..n]);
             self.queue(slot, n, to);
         }
-        // Application data (SCTP) is not served by the shard.
-        while let Some(s) = self.session_mut(key) {
-            if s.dtls.poll_application_data().is_none() {
-                break;
-            }
-            self.counters.drop(DropReason::DataChannelUnsupported);
-        }
+        // Application data: SCTP of the data channels (data.rs).
+        self.sctp_input(now, key);
         // Events.
         loop {
             let Some(s) = self.session_mut(key) else {
@@ -885,6 +905,7 @@ impl Shard {
                                 state: DtlsState::Connected,
                             });
                             self.emit(MediaEvent::WebrtcUp { session: id });
+                            self.sctp_start(now, key);
                         }
                         (Err(e), _) | (_, Err(e)) => {
                             tracing::warn!(session = %id, error = %e, "SRTP setup failed");
@@ -946,7 +967,36 @@ impl Shard {
                 video,
                 packet,
             } => self.relay_rtcp_from_script(session, video, &packet),
-            // Data channels and recording are served elsewhere.
+            ShardCommand::RelayData {
+                session,
+                text,
+                label,
+                protocol,
+                data,
+            } => self.relay_data_from_script(now, session, text, &label, &protocol, &data),
+            ShardCommand::StartRecording {
+                session,
+                medium,
+                codec,
+                fmtp,
+                file,
+                path,
+                final_path,
+                encrypted,
+            } => self.recorders.start(crate::record::StartRecording {
+                session,
+                medium,
+                codec,
+                fmtp,
+                file,
+                path,
+                final_path,
+                encrypted,
+            }),
+            ShardCommand::StopRecording { session, medium } => {
+                self.recorders.stop(session, medium);
+            }
+            // Data channels are served elsewhere.
             _ => self.counters.drop(DropReason::CommandUnsupported),
         }
     }
@@ -993,10 +1043,11 @@ impl Shard {
                 len,
                 mut slot,
                 origin,
+                layer,
             } => {
                 self.counters.cross_shard_in += 1;
                 let len = len.min(io::SLOT_LEN);
-                self.relay_to_local_recipients(now, source, video, &mut slot.0[..len]);
+                self.relay_to_local_recipients(now, source, video, &mut slot.0[..len], layer);
                 self.return_cross_slot(origin, slot);
             }
             PeerMsg::Pli { session } => {
@@ -1004,12 +1055,16 @@ impl Shard {
                     self.send_pli(now, key);
                 }
             }
+            PeerMsg::Data { source, text, data } => {
+                self.relay_data_from_peer(now, source, text, &data);
+            }
         }
     }
 
     // ----- timers -----
 
     pub(crate) fn handle_timers(&mut self, now: Instant) {
+        self.recorders.tick(now);
         // By index: hangups free slots while iterating, never shrink the slab.
         for slot in 0..self.slab.len() {
             let e = &self.slab[slot];
@@ -1046,6 +1101,7 @@ impl Shard {
             s.dtls.handle_timeout(now);
             self.drain_dtls(now, key, None);
         }
+        self.sctp_timers(now, key);
         let Some(s) = self.session_mut(key) else {
             return;
         };
@@ -1141,13 +1197,25 @@ impl Shard {
         let Some(s) = self.session_mut(key) else {
             return;
         };
-        let Some(media) = s.inbound[kind_index(true)].ssrc else {
+        let Some(media) = s.inbound[kind_index(true)]
+            .ssrc
+            .or_else(|| s.layers.ssrcs().into_iter().flatten().next())
+        else {
             self.counters.drop(DropReason::RtcpNotSent);
             return;
         };
         s.last_pli = Some(now);
         let sender = s.local_ssrc(true);
-        if self.send_rtcp(key, |_, out| rtcp::write_pli(out, sender, media)) == RtcpSent::Sent {
+        // A simulcasting peer gets one PLI per layer (media.md §5.5).
+        let layers = s.layers.ssrcs();
+        let write = |_: &Session, out: &mut [u8]| {
+            let mut n = rtcp::write_pli(out, sender, media);
+            for ssrc in layers.into_iter().flatten().filter(|&l| l != media) {
+                n += rtcp::write_pli(&mut out[n..], sender, ssrc);
+            }
+            n
+        };
+        if self.send_rtcp(key, write) == RtcpSent::Sent {
             self.counters.plis_sent += 1;
             if let Some(s) = self.session_mut(key) {
                 s.stats.plis_sent += 1;

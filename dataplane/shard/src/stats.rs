@@ -71,11 +71,15 @@ pub enum DropReason {
     CommandUnknownSession,
     /// RTCP that could not be built or sent (no keys, no SSRC).
     RtcpNotSent,
+    /// Simulcast video whose layer is unknown (no signalled SSRC, no rid).
+    SimulcastUnknownLayer,
+    /// Simulcast video a recipient's layer selection did not take.
+    SimulcastNotSelected,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [Self; 32] = [
+    pub const ALL: [Self; 34] = [
         Self::Empty,
         Self::UnknownFirstByte,
         Self::ShortRtp,
@@ -108,6 +112,8 @@ impl DropReason {
         Self::CommandUnsupported,
         Self::CommandUnknownSession,
         Self::RtcpNotSent,
+        Self::SimulcastUnknownLayer,
+        Self::SimulcastNotSelected,
     ];
 
     fn slot(self) -> usize {
@@ -133,12 +139,23 @@ pub(crate) struct Counters {
     pub(crate) rtcp_reports_sent: u64,
     pub(crate) retransmissions: u64,
     pub(crate) slow_path_events: u64,
-    drops: [u64; DropReason::ALL.len()],
+    drops: DropCounts,
+}
+
+/// One counter per [`DropReason`] (`Default` by hand: arrays derive it only
+/// up to 32 elements).
+#[derive(Debug, Clone)]
+struct DropCounts([u64; DropReason::ALL.len()]);
+
+impl Default for DropCounts {
+    fn default() -> Self {
+        Self([0; DropReason::ALL.len()])
+    }
 }
 
 impl Counters {
     pub(crate) fn drop(&mut self, reason: DropReason) {
-        self.drops[reason.slot()] += 1;
+        self.drops.0[reason.slot()] += 1;
     }
 }
 
@@ -181,6 +198,8 @@ pub struct ShardStats {
     pub egress_pool_misses: u64,
     /// Drops by reason (every reason listed, zeros included).
     pub drops: Vec<(DropReason, u64)>,
+    /// Recorders and their writer.
+    pub recording: crate::record::RecordingStats,
 }
 
 impl ShardStats {
@@ -205,8 +224,9 @@ impl ShardStats {
             egress_pool_misses: pool_misses,
             drops: DropReason::ALL
                 .iter()
-                .map(|&r| (r, c.drops[r.slot()]))
+                .map(|&r| (r, c.drops.0[r.slot()]))
                 .collect(),
+            recording: crate::record::RecordingStats::default(),
         }
     }
 

@@ -256,7 +256,11 @@ fn spawn_ws(url: &str, events: Sender<Value>) -> Result<Sender<(Value, Sender<Va
     Ok(tx)
 }
 
-fn ws_loop(mut socket: WsSocket, requests: &Receiver<(Value, Sender<Value>)>, events: &Sender<Value>) {
+fn ws_loop(
+    mut socket: WsSocket,
+    requests: &Receiver<(Value, Sender<Value>)>,
+    events: &Sender<Value>,
+) {
     let mut pending: HashMap<String, Sender<Value>> = HashMap::new();
     let mut last_keepalive = Instant::now();
     loop {

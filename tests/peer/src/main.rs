@@ -59,7 +59,9 @@ fn parse_args() -> Result<Options, String> {
     let mut args = std::env::args().skip(1);
     let secs = |v: Option<String>, name: &str| -> Result<Duration, String> {
         let v = v.ok_or_else(|| format!("{name} needs a value"))?;
-        let f: f64 = v.parse().map_err(|_| format!("{name}: not a number: {v}"))?;
+        let f: f64 = v
+            .parse()
+            .map_err(|_| format!("{name}: not a number: {v}"))?;
         Duration::try_from_secs_f64(f).map_err(|_| format!("{name}: out of range: {v}"))
     };
     while let Some(arg) = args.next() {
@@ -136,7 +138,11 @@ fn main() -> ExitCode {
         Ok(text) => println!("{text}"),
         Err(e) => eprintln!("[peer] cannot print the summary: {e}"),
     }
-    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 /// State of one run of the flow.
@@ -164,7 +170,10 @@ impl Run {
     }
 
     fn check(&mut self, name: &str, ok: bool, detail: Value) {
-        eprintln!("[peer] {} {name}: {detail}", if ok { "ok  " } else { "FAIL" });
+        eprintln!(
+            "[peer] {} {name}: {detail}",
+            if ok { "ok  " } else { "FAIL" }
+        );
         if !ok {
             self.failures.push(format!("{name}: {detail}"));
         }

@@ -69,13 +69,16 @@ impl Peer {
     /// one VP8 video m-line, both sendrecv. Returns the peer and the offer SDP.
     pub(crate) fn offer() -> Result<(Self, String)> {
         let socket = UdpSocket::bind("127.0.0.1:0").context("binding a loopback UDP socket")?;
-        let local = socket.local_addr().context("reading the UDP socket address")?;
+        let local = socket
+            .local_addr()
+            .context("reading the UDP socket address")?;
         let mut rtc = RtcConfig::new()
             .clear_codecs()
             .enable_opus(true, false)
             .enable_vp8(true)
             .build(Instant::now());
-        let candidate = Candidate::host(local, "udp").map_err(|e| anyhow!("host candidate: {e}"))?;
+        let candidate =
+            Candidate::host(local, "udp").map_err(|e| anyhow!("host candidate: {e}"))?;
         rtc.add_local_candidate(candidate)
             .ok_or_else(|| anyhow!("str0m refused the host candidate {local}"))?;
         let mut api = rtc.sdp_api();
@@ -202,7 +205,10 @@ impl Peer {
         while self.next_audio <= now {
             let index = self.audio.sent;
             let data = media::audio_frame(index);
-            let time = MediaTime::new(u64::from(index) * media::AUDIO_TICKS, Frequency::FORTY_EIGHT_KHZ);
+            let time = MediaTime::new(
+                u64::from(index) * media::AUDIO_TICKS,
+                Frequency::FORTY_EIGHT_KHZ,
+            );
             if self.write(true, time, data) {
                 self.audio.sent += 1;
             }

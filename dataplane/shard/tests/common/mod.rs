@@ -187,6 +187,8 @@ impl Peer {
             data_channel: false,
             script_incoming_rtp: false,
             script_incoming_rtcp: false,
+            script_incoming_text_data: false,
+            script_incoming_binary_data: false,
         })
     }
 

@@ -1,0 +1,506 @@
+//! Simulated WebRTC clients: str0m peers in RTP mode (the generator writes
+//! RTP packets directly, encodes and decodes nothing), many per worker
+//! thread, each on its own loopback UDP socket.
+//!
+//! Every packet a peer sends carries a marker (`JBNC`) and its send time in
+//! nanoseconds since the process's epoch, so whoever receives it (the same
+//! peer for an echo, a subscriber for a fan-out) records the one-way trip
+//! through the server in a latency histogram.
+
+use std::io::ErrorKind;
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use hdrhistogram::Histogram;
+use str0m::change::{SdpAnswer, SdpPendingOffer};
+use str0m::format::Codec;
+use str0m::media::{Direction, MediaKind, Mid, Pt};
+use str0m::net::{Protocol, Receive};
+use str0m::rtp::{RtpWrite, SeqNo};
+use str0m::{Candidate, Event, Input, Output, Rtc, RtcConfig};
+
+/// Audio: one 20 ms packet.
+const AUDIO_INTERVAL: Duration = Duration::from_millis(20);
+const AUDIO_BYTES: usize = 100;
+/// Video: 30 frames per second, three packets per frame.
+const VIDEO_INTERVAL: Duration = Duration::from_micros(33_333);
+const VIDEO_PACKETS_PER_FRAME: u32 = 3;
+const VIDEO_BYTES: usize = 1100;
+/// A key frame every this many frames.
+const KEYFRAME_EVERY: u64 = 90;
+/// Packets per second one sending peer produces (audio + video).
+pub(crate) const PACKETS_PER_SECOND: f64 = 50.0 + 30.0 * VIDEO_PACKETS_PER_FRAME as f64;
+/// A peer that is not connected this long after its setup began failed.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(25);
+/// The marker in front of the send time.
+const MAGIC: &[u8; 4] = b"JBNC";
+/// Where the marker sits in audio (after the Opus TOC byte) and video
+/// (after the VP8 descriptor and a key-frame-sized VP8 header) payloads.
+const AUDIO_MARK_AT: usize = 1;
+const VIDEO_MARK_AT: usize = 11;
+/// Latency histogram range: 1 µs to 10 s, 3 significant digits.
+const LATENCY_MAX_US: u64 = 10_000_000;
+
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+/// A fresh latency (or setup time) histogram in microseconds.
+pub(crate) fn histogram() -> Histogram<u64> {
+    // Invariant: 1..=10 s with 3 significant figures is a valid range.
+    Histogram::new_with_bounds(1, LATENCY_MAX_US, 3).expect("valid histogram bounds")
+}
+
+/// What a peer does with media.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// Sends audio+video and receives them back (echo test).
+    Echo,
+    /// Sends audio+video only.
+    Publisher,
+    /// Receives audio+video only.
+    Subscriber,
+}
+
+impl Role {
+    fn direction(self) -> Direction {
+        match self {
+            Self::Echo => Direction::SendRecv,
+            Self::Publisher => Direction::SendOnly,
+            Self::Subscriber => Direction::RecvOnly,
+        }
+    }
+
+    fn sends(self) -> bool {
+        self != Self::Subscriber
+    }
+}
+
+/// Counters shared by the workers and read by the scenario driver.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) stop: AtomicBool,
+    /// Latency samples are recorded only while this is set.
+    pub(crate) measuring: AtomicBool,
+    pub(crate) sent: AtomicU64,
+    pub(crate) received: AtomicU64,
+    pub(crate) connected: AtomicU64,
+    pub(crate) failed: AtomicU64,
+    pub(crate) latency: Mutex<Histogram<u64>>,
+    pub(crate) setup: Mutex<Histogram<u64>>,
+}
+
+impl Shared {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Self {
+            stop: AtomicBool::new(false),
+            measuring: AtomicBool::new(false),
+            sent: AtomicU64::new(0),
+            received: AtomicU64::new(0),
+            connected: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            latency: Mutex::new(histogram()),
+            setup: Mutex::new(histogram()),
+        })
+    }
+}
+
+/// One outgoing stream.
+#[derive(Debug)]
+struct Out {
+    mid: Mid,
+    pt: Pt,
+    seq: u64,
+    next: Instant,
+    count: u64,
+}
+
+/// One simulated client's PeerConnection.
+pub(crate) struct Peer {
+    rtc: Rtc,
+    socket: UdpSocket,
+    local: SocketAddr,
+    role: Role,
+    audio_mid: Mid,
+    video_mid: Mid,
+    audio: Option<Out>,
+    video: Option<Out>,
+    pending: Option<SdpPendingOffer>,
+    started: Instant,
+    connected: bool,
+    dead: bool,
+    timeout: Instant,
+}
+
+impl Peer {
+    /// A peer with one Opus and one VP8 m-line in the direction of `role`,
+    /// and its offer. `started` is when its session setup began.
+    pub(crate) fn offer(role: Role, started: Instant) -> Result<(Self, String)> {
+        let socket = UdpSocket::bind("127.0.0.1:0").context("binding a loopback UDP socket")?;
+        socket
+            .set_nonblocking(true)
+            .context("making the UDP socket non-blocking")?;
+        let local = socket.local_addr().context("reading the UDP socket address")?;
+        let mut rtc = RtcConfig::new()
+            .clear_codecs()
+            .enable_opus(true, false)
+            .enable_vp8(true)
+            .set_rtp_mode(true)
+            .build(Instant::now());
+        let candidate = Candidate::host(local, "udp").map_err(|e| anyhow!("host candidate: {e}"))?;
+        rtc.add_local_candidate(candidate)
+            .ok_or_else(|| anyhow!("str0m refused the host candidate {local}"))?;
+        let mut api = rtc.sdp_api();
+        let dir = role.direction();
+        let audio_mid = api.add_media(MediaKind::Audio, dir, Some("bench".into()), None, None);
+        let video_mid = api.add_media(MediaKind::Video, dir, Some("bench".into()), None, None);
+        let (offer, pending) = api
+            .apply()
+            .ok_or_else(|| anyhow!("str0m produced no offer"))?;
+        let peer = Self {
+            rtc,
+            socket,
+            local,
+            role,
+            audio_mid,
+            video_mid,
+            audio: None,
+            video: None,
+            pending: Some(pending),
+            started,
+            connected: false,
+            dead: false,
+            timeout: Instant::now(),
+        };
+        Ok((peer, offer.to_sdp_string()))
+    }
+
+    /// Apply the server's answer and find the payload types to send with.
+    pub(crate) fn accept_answer(&mut self, sdp: &str) -> Result<()> {
+        let answer = SdpAnswer::from_sdp_string(sdp).context("parsing the answer SDP")?;
+        let pending = self
+            .pending
+            .take()
+            .ok_or_else(|| anyhow!("no pending offer"))?;
+        self.rtc
+            .sdp_api()
+            .accept_answer(pending, answer)
+            .context("str0m rejected the answer")?;
+        if self.role.sends() {
+            // Spread the peers' send times over the packet intervals.
+            let now = Instant::now();
+            let phase = Duration::from_micros(u64::from(self.local.port()) * 7919 % 20_000);
+            let seed = u64::from(self.local.port());
+            self.audio = Some(Out {
+                mid: self.audio_mid,
+                pt: self.pt(self.audio_mid, Codec::Opus)?,
+                seq: seed * 13 % 20_000,
+                next: now + phase,
+                count: 0,
+            });
+            self.video = Some(Out {
+                mid: self.video_mid,
+                pt: self.pt(self.video_mid, Codec::Vp8)?,
+                seq: seed * 17 % 20_000,
+                next: now + phase,
+                count: 0,
+            });
+        }
+        Ok(())
+    }
+
+    fn pt(&self, mid: Mid, codec: Codec) -> Result<Pt> {
+        let media = self
+            .rtc
+            .media(mid)
+            .ok_or_else(|| anyhow!("no media for mid {mid}"))?;
+        let remote = media.remote_pts();
+        self.rtc
+            .codec_config()
+            .params()
+            .iter()
+            .find(|p| p.spec().codec == codec && remote.contains(&p.pt()))
+            .map(|p| p.pt())
+            .ok_or_else(|| anyhow!("{codec:?} was not negotiated on mid {mid}"))
+    }
+
+    fn send_due(&mut self, now: Instant, shared: &Shared) {
+        let stamp = u64::try_from(now.duration_since(epoch()).as_nanos()).unwrap_or(u64::MAX);
+        let mut written = 0;
+        if let Some(out) = self.audio.as_mut() {
+            while out.next <= now {
+                let mut payload = vec![0u8; AUDIO_BYTES];
+                payload[0] = 0xf8;
+                mark(&mut payload, AUDIO_MARK_AT, stamp);
+                let time = (out.count * 960) as u32;
+                let write = RtpWrite::new(out.pt, SeqNo::from(out.seq), time, now, payload);
+                match self.rtc.direct_api().stream_tx_by_mid(out.mid, None) {
+                    Some(tx) => tx.write_rtp(write.marker(true)),
+                    None => {
+                        self.dead = true;
+                        return;
+                    }
+                }
+                out.seq += 1;
+                out.count += 1;
+                out.next += AUDIO_INTERVAL;
+                written += 1;
+            }
+        }
+        if let Some(out) = self.video.as_mut() {
+            while out.next <= now {
+                let key = out.count % KEYFRAME_EVERY == 0;
+                let time = (out.count * 3000) as u32;
+                for part in 0..VIDEO_PACKETS_PER_FRAME {
+                    let mut payload = vec![0u8; VIDEO_BYTES];
+                    // VP8 descriptor: S (start of partition) on the first
+                    // packet of a frame, partition index 0.
+                    payload[0] = if part == 0 { 0x10 } else { 0x00 };
+                    if part == 0 {
+                        // Frame tag: key frame flag (0 = key), show_frame.
+                        let tag: u32 = u32::from(!key) | (1 << 4) | (100 << 5);
+                        payload[1..4].copy_from_slice(&tag.to_le_bytes()[..3]);
+                        if key {
+                            payload[4..7].copy_from_slice(&[0x9d, 0x01, 0x2a]);
+                            payload[7..9].copy_from_slice(&320u16.to_le_bytes());
+                            payload[9..11].copy_from_slice(&240u16.to_le_bytes());
+                        }
+                    }
+                    mark(&mut payload, VIDEO_MARK_AT, stamp);
+                    let last = part + 1 == VIDEO_PACKETS_PER_FRAME;
+                    let write = RtpWrite::new(out.pt, SeqNo::from(out.seq), time, now, payload)
+                        .marker(last);
+                    match self.rtc.direct_api().stream_tx_by_mid(out.mid, None) {
+                        Some(tx) => tx.write_rtp(write),
+                        None => {
+                            self.dead = true;
+                            return;
+                        }
+                    }
+                    out.seq += 1;
+                    written += 1;
+                }
+                out.count += 1;
+                out.next += VIDEO_INTERVAL;
+            }
+        }
+        if written > 0 {
+            shared.sent.fetch_add(written, Ordering::Relaxed);
+        }
+    }
+
+    /// Drain str0m's output: send datagrams, handle events; sets `timeout`.
+    fn drain(&mut self, shared: &Shared, latency: &mut Histogram<u64>) {
+        loop {
+            match self.rtc.poll_output() {
+                Ok(Output::Timeout(t)) => {
+                    self.timeout = t;
+                    return;
+                }
+                Ok(Output::Transmit(t)) => {
+                    // Dropped datagrams (full socket buffer) show up as loss.
+                    let _ = self.socket.send_to(&t.contents, t.destination);
+                }
+                Ok(Output::Event(ev)) => self.on_event(ev, shared, latency),
+                Err(_) => {
+                    self.dead = true;
+                    return;
+                }
+            }
+        }
+    }
+
+    fn on_event(&mut self, ev: Event, shared: &Shared, latency: &mut Histogram<u64>) {
+        match ev {
+            Event::Connected => {
+                if !self.connected {
+                    self.connected = true;
+                    let us = self.started.elapsed().as_micros();
+                    let us = u64::try_from(us).unwrap_or(u64::MAX).clamp(1, LATENCY_MAX_US);
+                    if let Ok(mut h) = shared.setup.lock() {
+                        let _ = h.record(us);
+                    }
+                    shared.connected.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Event::RtpPacket(packet) => {
+                let payload = &packet.payload[..];
+                let stamp =
+                    read_mark(payload, AUDIO_MARK_AT).or_else(|| read_mark(payload, VIDEO_MARK_AT));
+                if let Some(stamp) = stamp {
+                    shared.received.fetch_add(1, Ordering::Relaxed);
+                    if shared.measuring.load(Ordering::Relaxed) {
+                        let now = u64::try_from(epoch().elapsed().as_nanos()).unwrap_or(u64::MAX);
+                        let us = (now.saturating_sub(stamp) / 1000).clamp(1, LATENCY_MAX_US);
+                        let _ = latency.record(us);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn handle(&mut self, input: Input<'_>, shared: &Shared, latency: &mut Histogram<u64>) {
+        if self.rtc.handle_input(input).is_err() {
+            self.dead = true;
+            return;
+        }
+        self.drain(shared, latency);
+    }
+
+    /// Read every datagram waiting on the socket.
+    fn read(&mut self, buf: &mut [u8], shared: &Shared, latency: &mut Histogram<u64>) {
+        loop {
+            match self.socket.recv_from(buf) {
+                Ok((n, source)) => {
+                    let Ok(contents) = buf[..n].try_into() else {
+                        continue;
+                    };
+                    let input = Input::Receive(
+                        Instant::now(),
+                        Receive {
+                            proto: Protocol::Udp,
+                            source,
+                            destination: self.local,
+                            contents,
+                        },
+                    );
+                    self.handle(input, shared, latency);
+                    if self.dead {
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::ConnectionRefused => continue,
+                Err(_) => {
+                    self.dead = true;
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn mark(payload: &mut [u8], at: usize, stamp: u64) {
+    payload[at..at + 4].copy_from_slice(MAGIC);
+    payload[at + 4..at + 12].copy_from_slice(&stamp.to_be_bytes());
+}
+
+fn read_mark(payload: &[u8], at: usize) -> Option<u64> {
+    let magic = payload.get(at..at + 4)?;
+    if magic != MAGIC {
+        return None;
+    }
+    let bytes: [u8; 8] = payload.get(at + 4..at + 12)?.try_into().ok()?;
+    Some(u64::from_be_bytes(bytes))
+}
+
+/// Drive peers handed over on `incoming` until `shared.stop` is set.
+pub(crate) fn worker(incoming: Receiver<Peer>, shared: Arc<Shared>, core: Option<usize>) {
+    if let Some(core) = core {
+        crate::server::pin_current_thread(core);
+    }
+    let mut peers: Vec<Peer> = Vec::new();
+    let mut fds: Vec<libc::pollfd> = Vec::new();
+    let mut live: Vec<usize> = Vec::new();
+    let mut buf = vec![0u8; 2048];
+    let mut latency = histogram();
+    let mut flushed = Instant::now();
+    let mut open = true;
+    while !shared.stop.load(Ordering::Relaxed) {
+        while open {
+            match incoming.try_recv() {
+                Ok(mut peer) => {
+                    peer.drain(&shared, &mut latency);
+                    peers.push(peer);
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => open = false,
+            }
+        }
+        let now = Instant::now();
+        let mut next = now + Duration::from_millis(20);
+        for peer in &mut peers {
+            if peer.dead {
+                continue;
+            }
+            if !peer.connected && now.duration_since(peer.started) > CONNECT_TIMEOUT {
+                peer.dead = true;
+                shared.failed.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            if peer.connected {
+                peer.send_due(now, &shared);
+                peer.drain(&shared, &mut latency);
+            }
+            if peer.timeout <= now {
+                peer.handle(Input::Timeout(now), &shared, &mut latency);
+            }
+            next = next.min(peer.timeout);
+            if peer.connected {
+                for out in [peer.audio.as_ref(), peer.video.as_ref()].into_iter().flatten() {
+                    next = next.min(out.next);
+                }
+            }
+        }
+        live.clear();
+        live.extend((0..peers.len()).filter(|&i| !peers[i].dead));
+        fds.clear();
+        fds.extend(live.iter().map(|&i| libc::pollfd {
+            fd: peers[i].socket.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }));
+        let wait = next.saturating_duration_since(Instant::now());
+        let ms = i32::try_from(wait.as_micros().div_ceil(1000)).unwrap_or(20);
+        if fds.is_empty() {
+            std::thread::sleep(Duration::from_millis(u64::try_from(ms.max(1)).unwrap_or(1)));
+        } else {
+            // SAFETY: `fds` is a valid, initialized slice of pollfd for the
+            // duration of the call; the length matches.
+            unsafe {
+                libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms);
+            }
+            for (fd, &i) in fds.iter().zip(&live) {
+                if fd.revents != 0 {
+                    peers[i].read(&mut buf, &shared, &mut latency);
+                }
+            }
+        }
+        if flushed.elapsed() >= Duration::from_millis(100) {
+            flushed = Instant::now();
+            flush(&shared, &mut latency);
+        }
+    }
+    flush(&shared, &mut latency);
+}
+
+fn flush(shared: &Shared, latency: &mut Histogram<u64>) {
+    if latency.is_empty() {
+        return;
+    }
+    if shared.measuring.load(Ordering::Relaxed)
+        && let Ok(mut h) = shared.latency.lock()
+    {
+        let _ = h.add(&*latency);
+    }
+    latency.reset();
+}
+
+/// Answer SDP of a plugin event, or an error naming what came instead.
+pub(crate) fn answer_sdp(event: &serde_json::Value) -> Result<String> {
+    let jsep = &event["jsep"];
+    if jsep["type"] != "answer" {
+        bail!("expected an answer, got {event}");
+    }
+    jsep["sdp"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow!("answer without SDP"))
+}
