@@ -18,6 +18,10 @@ if ! command -v cargo >/dev/null 2>&1; then
   echo "cargo not found: install Rust (https://rustup.rs) first" >&2
   exit 1
 fi
+# janus.js and webrtc-adapter for the demo page served at http://127.0.0.1:8088/
+if [ ! -d demos/node_modules ] && command -v npm >/dev/null 2>&1; then
+  npm ci --no-audit --no-fund --prefix demos >/dev/null
+fi
 ulimit -l unlimited 2>/dev/null || true
 cargo build --release --bin jsfu
 exec ./target/release/jsfu "$@"

@@ -69,7 +69,11 @@ impl Which {
 }
 
 #[derive(Debug, Parser)]
-#[command(name = "jsfu-bench", version, about = "Load harness for Janus API servers (jsfu and the real Janus)")]
+#[command(
+    name = "jsfu-bench",
+    version,
+    about = "Load harness for Janus API servers (jsfu and the real Janus)"
+)]
 struct Args {
     /// The scenario to run.
     scenario: Scenario,
@@ -152,6 +156,10 @@ struct Args {
     /// CPU core for the generator.
     #[arg(long, default_value_t = 1)]
     generator_core: usize,
+    /// Run the server and the generator at this niceness (e.g. -10 on a
+    /// machine busy with other work; lowering it needs privileges).
+    #[arg(long, allow_hyphen_values = true)]
+    nice: Option<i32>,
     /// Do not pin the server and the generator to cores.
     #[arg(long)]
     no_pin: bool,
@@ -186,6 +194,9 @@ fn run(args: &Args) -> Result<()> {
     let generator_core = pin.then_some(args.generator_core);
     if let Some(core) = generator_core {
         server::pin_current_thread(core);
+    }
+    if let Some(n) = args.nice {
+        server::renice_self(n);
     }
     let root = workspace();
     let script = args.script.clone().unwrap_or_else(|| {
@@ -239,12 +250,14 @@ fn run(args: &Args) -> Result<()> {
             "plugin": plugin,
             "packets_per_second_per_sender": peer::PACKETS_PER_SECOND,
         }),
-        machine: Machine::detect(server_core, generator_core),
+        machine: Machine::detect(server_core, generator_core, args.nice),
         runs: Vec::new(),
     };
     for which in servers {
         let server = match &args.url {
-            Some(url) => Server::external(which.flavor(), url.clone(), args.ws_url.clone(), args.pid),
+            Some(url) => {
+                Server::external(which.flavor(), url.clone(), args.ws_url.clone(), args.pid)
+            }
             None => {
                 let mut jsfu_args = args.jsfu_args.clone();
                 if !jsfu_args.iter().any(|a| a.starts_with("--shards")) {
@@ -258,6 +271,7 @@ fn run(args: &Args) -> Result<()> {
                     modules: args.modules.clone(),
                     core: server_core,
                     jsfu_args,
+                    nice: args.nice,
                 })
                 .with_context(|| format!("launching {}", which.flavor().name()))?
             }
@@ -267,7 +281,9 @@ fn run(args: &Args) -> Result<()> {
             which.flavor().name(),
             server.version,
             server.http,
-            server.pid.map_or_else(|| String::from("-"), |p| p.to_string()),
+            server
+                .pid
+                .map_or_else(|| String::from("-"), |p| p.to_string()),
             server.work_dir()
         );
         let mut run = ServerRun {
@@ -302,8 +318,9 @@ fn run(args: &Args) -> Result<()> {
                     ramp_step: args.ramp.then_some(args.ramp_step.max(1)),
                     ramp_max: args.ramp_max,
                 };
-                let (steps, capacity) = media::run(&server, &plan)
-                    .with_context(|| format!("{} on {}", args.scenario.name(), which.flavor().name()))?;
+                let (steps, capacity) = media::run(&server, &plan).with_context(|| {
+                    format!("{} on {}", args.scenario.name(), which.flavor().name())
+                })?;
                 run.media = steps;
                 run.capacity = capacity;
             }

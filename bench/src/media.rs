@@ -149,13 +149,16 @@ fn steps(
         let added = target.saturating_sub(load);
         match plan.shape {
             Shape::Echo { .. } => {
-                setup_errors += setup.many(added, |_| (Role::Echo, json!({"audio": true, "video": true})))?;
+                setup_errors += setup.many(added, |_| {
+                    (Role::Echo, json!({"audio": true, "video": true}))
+                })?;
                 expected_sessions += added;
             }
             Shape::Fanout { publishers, .. } => {
                 if feeds.is_empty() {
                     for _ in 0..publishers {
-                        let (published, _) = setup.one(Role::Publisher, json!({"request": "publish"}))?;
+                        let (published, _) =
+                            setup.one(Role::Publisher, json!({"request": "publish"}))?;
                         let Some(feed) = published else {
                             bail!("the publish answer named no feed (\"published\")");
                         };
@@ -167,7 +170,10 @@ fn steps(
                 let n = added * list.len() as u64;
                 setup_errors += setup.many(n, |i| {
                     let feed = list[(i % list.len() as u64) as usize];
-                    (Role::Subscriber, json!({"request": "subscribe", "feed": feed}))
+                    (
+                        Role::Subscriber,
+                        json!({"request": "subscribe", "feed": feed}),
+                    )
                 })?;
                 expected_sessions += n;
             }
@@ -204,6 +210,13 @@ fn steps(
             capacity = Some(Capacity {
                 sessions: step.sessions,
                 egress_pps: step.egress_pps,
+                limited_by: String::from("ramp limit"),
+            });
+        } else if let Some(c) = capacity.as_mut() {
+            c.limited_by = String::from(if step.server_cpu_pct >= 85.0 {
+                "server"
+            } else {
+                "not the server"
             });
         }
         results.push(step);
@@ -311,10 +324,12 @@ fn measure(
     let own0 = server::own_cpu_us();
     let sent0 = shared.sent.load(Ordering::Relaxed);
     let recv0 = shared.received.load(Ordering::Relaxed);
+    let stray0 = shared.stray.load(Ordering::Relaxed);
     let t0 = Instant::now();
     thread::sleep(Duration::from_secs_f64(plan.seconds));
     let sent1 = shared.sent.load(Ordering::Relaxed);
     let recv1 = shared.received.load(Ordering::Relaxed);
+    let stray1 = shared.stray.load(Ordering::Relaxed);
     let cpu1 = server.pid.map(server::cpu_sample);
     let own1 = server::own_cpu_us();
     let elapsed = t0.elapsed().as_secs_f64();
@@ -363,8 +378,10 @@ fn measure(
         failed_sessions: shared.failed.load(Ordering::Relaxed) + setup_errors,
         window_s: elapsed,
         ingress_pps: sent / elapsed,
+        offered_pps: expected / elapsed,
         egress_pps: received / elapsed,
         loss,
+        stray_pps: stray1.saturating_sub(stray0) as f64 / elapsed,
         server_cpu_pct: server_cpu_us / elapsed / 1e4,
         server_cpu_us_per_packet: if received > 0.0 {
             server_cpu_us / received

@@ -90,6 +90,9 @@ pub(crate) struct Shared {
     pub(crate) measuring: AtomicBool,
     pub(crate) sent: AtomicU64,
     pub(crate) received: AtomicU64,
+    /// Marked packets that reached a peer that should receive none (a
+    /// publisher): a server bug, reported apart and not counted as received.
+    pub(crate) stray: AtomicU64,
     pub(crate) connected: AtomicU64,
     pub(crate) failed: AtomicU64,
     pub(crate) latency: Mutex<Histogram<u64>>,
@@ -103,6 +106,7 @@ impl Shared {
             measuring: AtomicBool::new(false),
             sent: AtomicU64::new(0),
             received: AtomicU64::new(0),
+            stray: AtomicU64::new(0),
             connected: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             latency: Mutex::new(histogram()),
@@ -146,14 +150,17 @@ impl Peer {
         socket
             .set_nonblocking(true)
             .context("making the UDP socket non-blocking")?;
-        let local = socket.local_addr().context("reading the UDP socket address")?;
+        let local = socket
+            .local_addr()
+            .context("reading the UDP socket address")?;
         let mut rtc = RtcConfig::new()
             .clear_codecs()
             .enable_opus(true, false)
             .enable_vp8(true)
             .set_rtp_mode(true)
             .build(Instant::now());
-        let candidate = Candidate::host(local, "udp").map_err(|e| anyhow!("host candidate: {e}"))?;
+        let candidate =
+            Candidate::host(local, "udp").map_err(|e| anyhow!("host candidate: {e}"))?;
         rtc.add_local_candidate(candidate)
             .ok_or_else(|| anyhow!("str0m refused the host candidate {local}"))?;
         let mut api = rtc.sdp_api();
@@ -318,22 +325,24 @@ impl Peer {
 
     fn on_event(&mut self, ev: Event, shared: &Shared, latency: &mut Histogram<u64>) {
         match ev {
-            Event::Connected => {
-                if !self.connected {
-                    self.connected = true;
-                    let us = self.started.elapsed().as_micros();
-                    let us = u64::try_from(us).unwrap_or(u64::MAX).clamp(1, LATENCY_MAX_US);
-                    if let Ok(mut h) = shared.setup.lock() {
-                        let _ = h.record(us);
-                    }
-                    shared.connected.fetch_add(1, Ordering::Relaxed);
+            Event::Connected if !self.connected => {
+                self.connected = true;
+                let us = self.started.elapsed().as_micros();
+                let us = u64::try_from(us)
+                    .unwrap_or(u64::MAX)
+                    .clamp(1, LATENCY_MAX_US);
+                if let Ok(mut h) = shared.setup.lock() {
+                    let _ = h.record(us);
                 }
+                shared.connected.fetch_add(1, Ordering::Relaxed);
             }
             Event::RtpPacket(packet) => {
                 let payload = &packet.payload[..];
                 let stamp =
                     read_mark(payload, AUDIO_MARK_AT).or_else(|| read_mark(payload, VIDEO_MARK_AT));
-                if let Some(stamp) = stamp {
+                if stamp.is_some() && self.role == Role::Publisher {
+                    shared.stray.fetch_add(1, Ordering::Relaxed);
+                } else if let Some(stamp) = stamp {
                     shared.received.fetch_add(1, Ordering::Relaxed);
                     if shared.measuring.load(Ordering::Relaxed) {
                         let now = u64::try_from(epoch().elapsed().as_nanos()).unwrap_or(u64::MAX);
@@ -444,7 +453,10 @@ pub(crate) fn worker(incoming: Receiver<Peer>, shared: Arc<Shared>, core: Option
             }
             next = next.min(peer.timeout);
             if peer.connected {
-                for out in [peer.audio.as_ref(), peer.video.as_ref()].into_iter().flatten() {
+                for out in [peer.audio.as_ref(), peer.video.as_ref()]
+                    .into_iter()
+                    .flatten()
+                {
                     next = next.min(out.next);
                 }
             }
@@ -503,4 +515,39 @@ pub(crate) fn answer_sdp(event: &serde_json::Value) -> Result<String> {
         .as_str()
         .map(str::to_owned)
         .ok_or_else(|| anyhow!("answer without SDP"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marks_round_trip_at_both_offsets() {
+        let mut audio = vec![0u8; AUDIO_BYTES];
+        mark(&mut audio, AUDIO_MARK_AT, 0x0102_0304_0506_0708);
+        assert_eq!(
+            read_mark(&audio, AUDIO_MARK_AT),
+            Some(0x0102_0304_0506_0708)
+        );
+        let mut video = vec![0u8; VIDEO_BYTES];
+        mark(&mut video, VIDEO_MARK_AT, 42);
+        assert_eq!(read_mark(&video, AUDIO_MARK_AT), None);
+        assert_eq!(read_mark(&video, VIDEO_MARK_AT), Some(42));
+        assert_eq!(read_mark(b"JBNC", 0), None, "too short for a time stamp");
+        assert_eq!(read_mark(&[], VIDEO_MARK_AT), None);
+    }
+
+    #[test]
+    fn offers_have_the_direction_of_the_role() {
+        let now = Instant::now();
+        let (_, sub) = Peer::offer(Role::Subscriber, now).expect("subscriber offer");
+        assert_eq!(sub.matches("a=recvonly").count(), 2, "{sub}");
+        let (_, publ) = Peer::offer(Role::Publisher, now).expect("publisher offer");
+        assert_eq!(publ.matches("a=sendonly").count(), 2, "{publ}");
+        let (_, echo) = Peer::offer(Role::Echo, now).expect("echo offer");
+        assert!(
+            echo.contains("opus/48000") && echo.contains("VP8/90000"),
+            "{echo}"
+        );
+    }
 }

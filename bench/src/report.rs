@@ -53,10 +53,16 @@ pub(crate) struct MediaStep {
     pub(crate) window_s: f64,
     /// Packets the clients sent to the server per second.
     pub(crate) ingress_pps: f64,
+    /// Packets per second the server should send (ingress × copies per
+    /// packet): the offered load.
+    pub(crate) offered_pps: f64,
     /// Packets the clients received from the server per second.
     pub(crate) egress_pps: f64,
     /// 1 - received / expected (expected = sent × copies per packet).
     pub(crate) loss: f64,
+    /// Packets per second that reached peers which should receive none
+    /// (publishers): not counted in egress, non-zero means a server bug.
+    pub(crate) stray_pps: f64,
     /// Server CPU over the window, percent of one core.
     pub(crate) server_cpu_pct: f64,
     /// Server CPU microseconds per packet it sent.
@@ -102,6 +108,11 @@ pub(crate) struct ServerRun {
 pub(crate) struct Capacity {
     pub(crate) sessions: u64,
     pub(crate) egress_pps: f64,
+    /// What the step past the capacity ran out of: "server" when the server
+    /// used ≥ 85 % of its core there, else "not the server" (the generator
+    /// or other load on the machine), or "ramp limit" when no step lost
+    /// more than 1 %.
+    pub(crate) limited_by: String,
 }
 
 /// The machine the run happened on.
@@ -110,12 +121,20 @@ pub(crate) struct Machine {
     pub(crate) cpu: String,
     pub(crate) cores: usize,
     pub(crate) kernel: String,
+    /// /proc/loadavg when the run started: other work on the machine.
+    pub(crate) load_average: String,
+    /// Niceness of the server and the generator, when set.
+    pub(crate) nice: Option<i32>,
     pub(crate) server_core: Option<usize>,
     pub(crate) generator_core: Option<usize>,
 }
 
 impl Machine {
-    pub(crate) fn detect(server_core: Option<usize>, generator_core: Option<usize>) -> Self {
+    pub(crate) fn detect(
+        server_core: Option<usize>,
+        generator_core: Option<usize>,
+        nice: Option<i32>,
+    ) -> Self {
         let cpu = fs::read_to_string("/proc/cpuinfo")
             .ok()
             .and_then(|s| {
@@ -128,10 +147,15 @@ impl Machine {
         let kernel = fs::read_to_string("/proc/sys/kernel/osrelease")
             .map(|s| s.trim().to_owned())
             .unwrap_or_default();
+        let load_average = fs::read_to_string("/proc/loadavg")
+            .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+            .unwrap_or_default();
         Self {
             cpu,
             cores: crate::server::cpu_count(),
             kernel,
+            load_average,
+            nice,
             server_core,
             generator_core,
         }
@@ -160,11 +184,12 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "scenario {} over {} on {} ({} cores, server core {}, generator core {})",
+            "scenario {} over {} on {} ({} cores, load average {}, server core {}, generator core {})",
             self.scenario,
             self.transport,
             self.machine.cpu,
             self.machine.cores,
+            self.machine.load_average,
             self.machine
                 .server_core
                 .map_or_else(|| String::from("-"), |c| c.to_string()),
@@ -184,40 +209,145 @@ impl Report {
             } else {
                 String::new()
             };
-            rows.push((format!("{tag}sessions"), col(&|s| s.sessions as f64), Better::None));
-            rows.push((format!("{tag}failed sessions"), col(&|s| s.failed_sessions as f64), Better::None));
-            rows.push((format!("{tag}ingress packets/s"), col(&|s| s.ingress_pps), Better::None));
-            rows.push((format!("{tag}egress packets/s"), col(&|s| s.egress_pps), Better::Higher));
-            rows.push((format!("{tag}loss %"), col(&|s| s.loss * 100.0), Better::None));
-            rows.push((format!("{tag}server CPU %"), col(&|s| s.server_cpu_pct), Better::Lower));
-            rows.push((format!("{tag}server CPU µs/egress packet"), col(&|s| s.server_cpu_us_per_packet), Better::Lower));
-            rows.push((format!("{tag}latency p50 µs"), col(&|s| s.latency_us.p50 as f64), Better::Lower));
-            rows.push((format!("{tag}latency p90 µs"), col(&|s| s.latency_us.p90 as f64), Better::Lower));
-            rows.push((format!("{tag}latency p99 µs"), col(&|s| s.latency_us.p99 as f64), Better::Lower));
-            rows.push((format!("{tag}latency p99.9 µs"), col(&|s| s.latency_us.p999 as f64), Better::Lower));
-            rows.push((format!("{tag}latency max µs"), col(&|s| s.latency_us.max as f64), Better::Lower));
-            rows.push((format!("{tag}setup p50 ms"), col(&|s| s.setup_us.p50 as f64 / 1000.0), Better::Lower));
-            rows.push((format!("{tag}setup p99 ms"), col(&|s| s.setup_us.p99 as f64 / 1000.0), Better::Lower));
-            rows.push((format!("{tag}RSS KiB/session"), col(&|s| s.rss_kib_per_session), Better::Lower));
-            rows.push((format!("{tag}generator CPU %"), col(&|s| s.generator_cpu_pct), Better::None));
+            rows.push((
+                format!("{tag}sessions"),
+                col(&|s| s.sessions as f64),
+                Better::None,
+            ));
+            rows.push((
+                format!("{tag}failed sessions"),
+                col(&|s| s.failed_sessions as f64),
+                Better::None,
+            ));
+            rows.push((
+                format!("{tag}ingress packets/s"),
+                col(&|s| s.ingress_pps),
+                Better::None,
+            ));
+            rows.push((
+                format!("{tag}egress packets/s"),
+                col(&|s| s.egress_pps),
+                Better::Higher,
+            ));
+            rows.push((
+                format!("{tag}loss %"),
+                col(&|s| s.loss * 100.0),
+                Better::None,
+            ));
+            rows.push((
+                format!("{tag}stray packets/s"),
+                col(&|s| s.stray_pps),
+                Better::None,
+            ));
+            rows.push((
+                format!("{tag}server CPU %"),
+                col(&|s| s.server_cpu_pct),
+                Better::Lower,
+            ));
+            rows.push((
+                format!("{tag}server CPU µs/egress packet"),
+                col(&|s| s.server_cpu_us_per_packet),
+                Better::Lower,
+            ));
+            rows.push((
+                format!("{tag}latency p50 µs"),
+                col(&|s| s.latency_us.p50 as f64),
+                Better::Lower,
+            ));
+            rows.push((
+                format!("{tag}latency p90 µs"),
+                col(&|s| s.latency_us.p90 as f64),
+                Better::Lower,
+            ));
+            rows.push((
+                format!("{tag}latency p99 µs"),
+                col(&|s| s.latency_us.p99 as f64),
+                Better::Lower,
+            ));
+            rows.push((
+                format!("{tag}latency p99.9 µs"),
+                col(&|s| s.latency_us.p999 as f64),
+                Better::Lower,
+            ));
+            rows.push((
+                format!("{tag}latency max µs"),
+                col(&|s| s.latency_us.max as f64),
+                Better::Lower,
+            ));
+            rows.push((
+                format!("{tag}setup p50 ms"),
+                col(&|s| s.setup_us.p50 as f64 / 1000.0),
+                Better::Lower,
+            ));
+            rows.push((
+                format!("{tag}setup p99 ms"),
+                col(&|s| s.setup_us.p99 as f64 / 1000.0),
+                Better::Lower,
+            ));
+            rows.push((
+                format!("{tag}RSS KiB/session"),
+                col(&|s| s.rss_kib_per_session),
+                Better::Lower,
+            ));
+            rows.push((
+                format!("{tag}generator CPU %"),
+                col(&|s| s.generator_cpu_pct),
+                Better::None,
+            ));
         }
-        let sig = self.runs.iter().map(|r| r.signaling.len()).max().unwrap_or(0);
+        let sig = self
+            .runs
+            .iter()
+            .map(|r| r.signaling.len())
+            .max()
+            .unwrap_or(0);
         for i in 0..sig {
             let col = |f: &dyn Fn(&SignalingStep) -> f64| -> Vec<Option<f64>> {
-                self.runs.iter().map(|r| r.signaling.get(i).map(f)).collect()
+                self.runs
+                    .iter()
+                    .map(|r| r.signaling.get(i).map(f))
+                    .collect()
             };
             let t = self
                 .runs
                 .iter()
                 .find_map(|r| r.signaling.get(i).map(|s| s.transport.clone()))
                 .unwrap_or_default();
-            rows.push((format!("{t}: round trips/s"), col(&|s| s.round_trips_per_s), Better::Higher));
-            rows.push((format!("{t}: errors"), col(&|s| s.errors as f64), Better::None));
-            rows.push((format!("{t}: latency p50 µs"), col(&|s| s.latency_us.p50 as f64), Better::Lower));
-            rows.push((format!("{t}: latency p99 µs"), col(&|s| s.latency_us.p99 as f64), Better::Lower));
-            rows.push((format!("{t}: server CPU %"), col(&|s| s.server_cpu_pct), Better::None));
-            rows.push((format!("{t}: server CPU µs/round trip"), col(&|s| s.server_cpu_us_per_round_trip), Better::Lower));
-            rows.push((format!("{t}: generator CPU %"), col(&|s| s.generator_cpu_pct), Better::None));
+            rows.push((
+                format!("{t}: round trips/s"),
+                col(&|s| s.round_trips_per_s),
+                Better::Higher,
+            ));
+            rows.push((
+                format!("{t}: errors"),
+                col(&|s| s.errors as f64),
+                Better::None,
+            ));
+            rows.push((
+                format!("{t}: latency p50 µs"),
+                col(&|s| s.latency_us.p50 as f64),
+                Better::Lower,
+            ));
+            rows.push((
+                format!("{t}: latency p99 µs"),
+                col(&|s| s.latency_us.p99 as f64),
+                Better::Lower,
+            ));
+            rows.push((
+                format!("{t}: server CPU %"),
+                col(&|s| s.server_cpu_pct),
+                Better::None,
+            ));
+            rows.push((
+                format!("{t}: server CPU µs/round trip"),
+                col(&|s| s.server_cpu_us_per_round_trip),
+                Better::Lower,
+            ));
+            rows.push((
+                format!("{t}: generator CPU %"),
+                col(&|s| s.generator_cpu_pct),
+                Better::None,
+            ));
         }
         if self.runs.iter().any(|r| r.capacity.is_some()) {
             let col = |f: &dyn Fn(&Capacity) -> f64| -> Vec<Option<f64>> {
@@ -226,10 +356,23 @@ impl Report {
                     .map(|r| r.capacity.as_ref().map(f))
                     .collect()
             };
-            rows.push((String::from("capacity: sessions (loss <= 1 %)"), col(&|c| c.sessions as f64), Better::Higher));
-            rows.push((String::from("capacity: egress packets/s"), col(&|c| c.egress_pps), Better::Higher));
+            rows.push((
+                String::from("capacity: sessions (loss <= 1 %)"),
+                col(&|c| c.sessions as f64),
+                Better::Higher,
+            ));
+            rows.push((
+                String::from("capacity: egress packets/s"),
+                col(&|c| c.egress_pps),
+                Better::Higher,
+            ));
         }
-        let width = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(10).max(10);
+        let width = rows
+            .iter()
+            .map(|r| r.0.chars().count())
+            .max()
+            .unwrap_or(10)
+            .max(10);
         let _ = write!(out, "{:width$}", "");
         for n in &names {
             let _ = write!(out, " {n:>12}");
@@ -263,6 +406,9 @@ impl Report {
             out.push('\n');
         }
         for run in &self.runs {
+            if let Some(c) = &run.capacity {
+                let _ = writeln!(out, "{} capacity limited by: {}", run.server, c.limited_by);
+            }
             if let Some(step) = run.media.last() {
                 let threads: Vec<String> = step
                     .server_threads
@@ -270,7 +416,12 @@ impl Report {
                     .filter(|t| t.cpu_pct >= 0.5)
                     .map(|t| format!("{}×{} {:.1}%", t.name, t.threads, t.cpu_pct))
                     .collect();
-                let _ = writeln!(out, "{} threads (last step): {}", run.server, threads.join(", "));
+                let _ = writeln!(
+                    out,
+                    "{} threads (last step): {}",
+                    run.server,
+                    threads.join(", ")
+                );
             }
         }
         if names.len() == 2 {
@@ -297,7 +448,7 @@ impl Report {
                     r.server.clone(),
                     r.media
                         .iter()
-                        .map(|s| (s.egress_pps, s.server_cpu_us_per_packet))
+                        .map(|s| (s.offered_pps, s.server_cpu_us_per_packet))
                         .collect(),
                 )
             })
@@ -310,7 +461,7 @@ impl Report {
                     r.server.clone(),
                     r.media
                         .iter()
-                        .map(|s| (s.egress_pps, s.latency_us.p99 as f64 / 1000.0))
+                        .map(|s| (s.offered_pps, s.latency_us.p99 as f64 / 1000.0))
                         .collect(),
                 )
             })
@@ -321,11 +472,16 @@ impl Report {
             r#"<svg xmlns="http://www.w3.org/2000/svg" width="960" height="400" font-family="sans-serif" font-size="12">"#
         );
         let _ = writeln!(svg, r#"<rect width="960" height="400" fill="white"/>"#);
-        chart(&mut svg, 0.0, "server CPU µs per egress packet", &series_cpu);
+        chart(
+            &mut svg,
+            0.0,
+            "server CPU µs per egress packet",
+            &series_cpu,
+        );
         chart(&mut svg, 480.0, "p99 latency (ms)", &series_p99);
         let _ = writeln!(
             svg,
-            r#"<text x="480" y="392" text-anchor="middle">egress packets/s — {} on {}</text>"#,
+            r#"<text x="480" y="392" text-anchor="middle">offered load (packets/s the server should send) — {} on {}</text>"#,
             xml(&self.scenario),
             xml(&self.machine.cpu)
         );
@@ -342,9 +498,7 @@ enum Better {
 }
 
 fn number(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e12 {
-        format!("{v:.0}")
-    } else if v.abs() >= 100.0 {
+    if (v.fract() == 0.0 && v.abs() < 1e12) || v.abs() >= 100.0 {
         format!("{v:.0}")
     } else {
         format!("{v:.2}")
@@ -352,7 +506,9 @@ fn number(v: f64) -> String {
 }
 
 fn xml(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 const COLORS: [&str; 4] = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"];
@@ -433,5 +589,74 @@ fn chart(svg: &mut String, x0: f64, title: &str, series: &[(String, Vec<(f64, f6
             top + 16.0 + 14.0 * k as f64,
             xml(name)
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(egress: f64, cpu_us: f64) -> MediaStep {
+        MediaStep {
+            sessions: 10,
+            failed_sessions: 0,
+            window_s: 1.0,
+            ingress_pps: egress,
+            offered_pps: egress,
+            egress_pps: egress,
+            loss: 0.0,
+            stray_pps: 0.0,
+            server_cpu_pct: egress * cpu_us / 1e4,
+            server_cpu_us_per_packet: cpu_us,
+            server_threads: Vec::new(),
+            latency_us: Percentiles::default(),
+            setup_us: Percentiles::default(),
+            rss_kib_per_session: 0.0,
+            generator_cpu_pct: 1.0,
+        }
+    }
+
+    fn run(name: &str, cpu_us: f64) -> ServerRun {
+        ServerRun {
+            server: name.to_owned(),
+            version: String::new(),
+            script: String::new(),
+            media: vec![step(1000.0, cpu_us)],
+            signaling: Vec::new(),
+            capacity: None,
+        }
+    }
+
+    #[test]
+    fn table_shows_cost_ratio_of_the_second_server_over_the_first() {
+        let report = Report {
+            scenario: "echo".into(),
+            transport: "http".into(),
+            parameters: serde_json::Value::Null,
+            machine: Machine::detect(None, None, None),
+            runs: vec![run("jsfu", 10.0), run("janus", 45.0)],
+        };
+        let table = report.table();
+        let row = table
+            .lines()
+            .find(|l| l.starts_with("server CPU µs/egress packet"))
+            .expect("the CPU per packet row");
+        assert!(row.contains("4.50×"), "{row}");
+        let header = table.lines().nth(1).expect("a header line");
+        assert!(header.contains("jsfu") && header.contains("janus") && header.contains("adv."));
+    }
+
+    #[test]
+    fn percentiles_of_a_histogram() {
+        let mut h = crate::peer::histogram();
+        for v in 1..=1000 {
+            h.record(v).expect("in range");
+        }
+        let p = Percentiles::of(&h);
+        assert_eq!(p.samples, 1000);
+        assert!((495..=505).contains(&p.p50), "{p:?}");
+        assert!((985..=995).contains(&p.p99), "{p:?}");
+        assert!(p.max >= 1000 && p.max <= 1001, "{p:?}");
+        assert_eq!(Percentiles::of(&crate::peer::histogram()).samples, 0);
     }
 }

@@ -51,6 +51,8 @@ pub(crate) struct LaunchOptions {
     pub(crate) core: Option<usize>,
     /// Extra arguments for jsfu.
     pub(crate) jsfu_args: Vec<String>,
+    /// Niceness to run the server with (`nice -n`), e.g. -10 on a busy machine.
+    pub(crate) nice: Option<i32>,
 }
 
 /// A server to benchmark: its API endpoints and, when known, its process.
@@ -103,7 +105,7 @@ impl Server {
         let version;
         match options.flavor {
             Flavor::Jsfu => {
-                cmd = pinned(options.core, &options.jsfu_bin);
+                cmd = pinned(options.core, options.nice, &options.jsfu_bin);
                 cmd.arg("--script")
                     .arg(&script)
                     .arg("--http")
@@ -121,7 +123,7 @@ impl Server {
                 let conf = work.join("conf");
                 write_janus_config(&conf, &script, &modules, http_port, ws_port, admin_port)?;
                 let shim = build_shim(&work)?;
-                cmd = pinned(options.core, &options.janus_bin);
+                cmd = pinned(options.core, options.nice, &options.janus_bin);
                 cmd.arg("-F")
                     .arg(&conf)
                     .arg("-L")
@@ -222,15 +224,27 @@ fn unique() -> u64 {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
-/// `taskset -c CORE BIN` when pinned (taskset execs, so the pid is BIN's).
-fn pinned(core: Option<usize>, bin: &Path) -> Command {
-    match core {
-        Some(core) if Path::new("/usr/bin/taskset").exists() => {
-            let mut cmd = Command::new("/usr/bin/taskset");
-            cmd.arg("-c").arg(core.to_string()).arg(bin);
-            cmd
-        }
-        _ => Command::new(bin),
+/// `[nice -n N] [taskset -c CORE] BIN` (nice and taskset exec, so the
+/// child's pid is BIN's).
+fn pinned(core: Option<usize>, nice: Option<i32>, bin: &Path) -> Command {
+    let mut words: Vec<std::ffi::OsString> = Vec::new();
+    if let Some(n) = nice {
+        words.extend(["nice".into(), "-n".into(), n.to_string().into()]);
+    }
+    if let Some(core) = core {
+        words.extend(["taskset".into(), "-c".into(), core.to_string().into()]);
+    }
+    words.push(bin.as_os_str().to_owned());
+    let mut cmd = Command::new(&words[0]);
+    cmd.args(&words[1..]);
+    cmd
+}
+
+/// Set this process's niceness (best effort; lowering it needs privileges).
+pub(crate) fn renice_self(nice: i32) {
+    // SAFETY: setpriority has no memory side effects.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, nice);
     }
 }
 
@@ -324,7 +338,9 @@ fn janus_lib_dir() -> Result<PathBuf> {
     candidates
         .into_iter()
         .find(|d| d.join("plugins/libjanus_duktape.so").is_file())
-        .context("Janus's library folder (plugins/libjanus_duktape.so) not found; set JANUS_LIB_DIR")
+        .context(
+            "Janus's library folder (plugins/libjanus_duktape.so) not found; set JANUS_LIB_DIR",
+        )
 }
 
 /// Every `.so` in `folder` but the `keep` ones, comma separated.
@@ -369,7 +385,11 @@ fn write_janus_config(
 ) -> Result<()> {
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let lib = janus_lib_dir()?;
-    let keep = ["libjanus_duktape.so", "libjanus_http.so", "libjanus_websockets.so"];
+    let keep = [
+        "libjanus_duktape.so",
+        "libjanus_http.so",
+        "libjanus_websockets.so",
+    ];
     let mut core = String::from("general: {\n");
     for kind in ["plugins", "transports", "events", "loggers"] {
         let folder = lib.join(kind).display().to_string();
@@ -480,7 +500,8 @@ pub(crate) fn rss_kib(pid: u32) -> u64 {
 /// (name, threads, µs), busiest first.
 pub(crate) fn thread_delta(before: &CpuSample, after: &CpuSample) -> Vec<(String, usize, u64)> {
     let mut by_name: Vec<(String, usize, u64)> = Vec::new();
-    for (tid, name, us) in &after.threads {
+    for (tid, raw, us) in &after.threads {
+        let name = &generic(raw);
         let prev = before
             .threads
             .iter()
@@ -495,8 +516,24 @@ pub(crate) fn thread_delta(before: &CpuSample, after: &CpuSample) -> Vec<(String
             None => by_name.push((name.clone(), 1, delta)),
         }
     }
-    by_name.sort_by(|a, b| b.2.cmp(&a.2));
+    by_name.sort_by_key(|b| std::cmp::Reverse(b.2));
     by_name
+}
+
+/// A thread name with every run of digits replaced by `#`, so that threads
+/// named per session or per shard group together.
+fn generic(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        if c.is_ascii_digit() {
+            if !out.ends_with('#') {
+                out.push('#');
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Pin the calling thread to `core` (best effort).
@@ -516,4 +553,42 @@ pub(crate) fn cpu_count() -> usize {
     // that follows this thread's affinity, which pinning narrows.)
     let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
     usize::try_from(n).ok().filter(|n| *n > 0).unwrap_or(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thread_names_group_without_their_numbers() {
+        assert_eq!(generic("hloop 978090098"), "hloop #");
+        assert_eq!(generic("jsfu-shard-0-12"), "jsfu-shard-#-#");
+        let before = CpuSample {
+            total_us: 0,
+            threads: vec![(1, "hloop 1".into(), 100), (2, "hloop 2".into(), 0)],
+        };
+        let after = CpuSample {
+            total_us: 0,
+            threads: vec![
+                (1, "hloop 1".into(), 300),
+                (2, "hloop 2".into(), 50),
+                (3, "main".into(), 10),
+            ],
+        };
+        let d = thread_delta(&before, &after);
+        assert_eq!(d[0], ("hloop #".to_owned(), 2, 250));
+        assert_eq!(d[1], ("main".to_owned(), 1, 10));
+    }
+
+    #[test]
+    fn own_cpu_time_is_read() {
+        let spin = Instant::now();
+        let mut x = 0u64;
+        while spin.elapsed() < Duration::from_millis(30) {
+            x = x.wrapping_add(1);
+        }
+        assert!(x > 0);
+        assert!(own_cpu_us() > 0);
+        assert!(rss_kib(std::process::id()) > 0);
+    }
 }

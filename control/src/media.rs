@@ -379,6 +379,7 @@ pub fn pc_config(
                 transport_cc: e.transport_cc,
                 abs_send_time: e.abs_send_time,
                 audio_level: e.audio_level,
+                dependency_descriptor: e.dependency_descriptor,
             },
             nack: lm.nack,
         });

@@ -256,3 +256,30 @@ pub trait Core: Send + Sync + 'static {
 
 /// Shared pointer to the core, as plugins hold it.
 pub type CoreRef = Arc<dyn Core>;
+
+/// Plugin session ids in use by any plugin: shards key sessions by this id,
+/// so it must be unique across every loaded script, not only within one.
+static LIVE_PLUGIN_SESSIONS: std::sync::Mutex<std::collections::BTreeSet<u32>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// Picks a fresh plugin session id (random, never 0, unused by any plugin)
+/// and reserves it until [`release_plugin_session_id`].
+pub fn allocate_plugin_session_id() -> u32 {
+    let mut live = LIVE_PLUGIN_SESSIONS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    loop {
+        let id: u32 = rand::random();
+        if id != 0 && live.insert(id) {
+            return id;
+        }
+    }
+}
+
+/// Frees an id reserved by [`allocate_plugin_session_id`].
+pub fn release_plugin_session_id(id: u32) {
+    LIVE_PLUGIN_SESSIONS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .remove(&id);
+}

@@ -55,6 +55,7 @@ try {
       "--disable-gpu",
       "--use-fake-device-for-media-stream",
       "--use-fake-ui-for-media-stream",
+      "--disable-quic",
       "--disable-background-networking",
       "--disable-component-update",
       "--disable-sync",
@@ -76,7 +77,9 @@ try {
     .waitForFunction(() => window.demo.webrtcUp || window.demo.errors.length > 0, null, { timeout: TIMEOUT })
     .then(() => page.evaluate(() => window.demo.webrtcUp))
     .catch(() => false);
-  if (!check("webrtcup", up, await page.evaluate(() => window.demo.errors))) throw new Error("no PeerConnection");
+  if (!check("webrtcup", up, await page.evaluate(() => ({ errors: window.demo.errors, events: window.demo.events })))) {
+    throw new Error("no PeerConnection");
+  }
 
   const playing = await page
     .waitForFunction(

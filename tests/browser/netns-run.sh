@@ -1,11 +1,16 @@
 #!/bin/sh
-# Runs COMMAND in a new, private network namespace whose only interface is
-# the loopback, brought up first. Needs root (unshare --net).
+# Runs COMMAND in a new, private network namespace (needs root: unshare
+# --net). Nothing started inside can reach, or be reached from, any other
+# network; whatever COMMAND leaves running dies with its last process.
 #
-# Chromium uses a loopback address for ICE only when it has no other
-# interface, so the browser tests run the server AND the browser inside one
-# such namespace. Whatever COMMAND leaves running dies with the namespace's
-# last process.
+# Inside there are two interfaces: the loopback (127.0.0.1, where the
+# servers under test listen and announce their ICE candidates), and one end
+# of a veth pair, jsfu0, with 10.255.255.1/30 (its peer, jsfu1, is up
+# without an address and also stays in the namespace). The veth exists for
+# Chromium: it never gathers candidates on a loopback interface, and with
+# only `lo` it gathers none at all. Given jsfu0, its host candidate is
+# 10.255.255.1, and its checks to 127.0.0.1 are delivered locally. Outside
+# such a namespace Chromium would pick the machine's real address instead.
 #
 #   ./netns-run.sh COMMAND [ARGS...]
 set -eu
@@ -13,4 +18,11 @@ if [ "$#" -lt 1 ]; then
   echo "usage: $0 COMMAND [ARGS...]" >&2
   exit 2
 fi
-exec unshare --net --fork -- sh -c 'ip link set lo up && exec "$@"' netns-run "$@"
+exec unshare --net --fork -- sh -c '
+  set -e
+  ip link set lo up
+  ip link add jsfu0 type veth peer name jsfu1
+  ip addr add 10.255.255.1/30 dev jsfu0
+  ip link set jsfu0 up
+  ip link set jsfu1 up
+  exec "$@"' netns-run "$@"

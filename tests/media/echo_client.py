@@ -9,9 +9,12 @@ comes back:
 
 * streaming (default 5 s): audio frames arrive and their dominant frequency
   is the sent tone; video frames arrive, with the sent size and pattern;
+  the server sent RTCP sender reports and ``media`` events (receiving) for
+  both kinds;
 * ``{"video": false}``: video stops arriving while audio continues;
 * ``{"video": true}``: video resumes;
-* ``hangup``: a ``hangup`` event arrives and media stops;
+* ``hangup``: a ``hangup`` event (reason ``Janus API``) arrives and media
+  stops;
 * ``detach``: a ``detached`` event; ``destroy``: success.
 
 The Janus API is spoken over HTTP (requests plus a long poll) or WebSocket
@@ -588,6 +591,19 @@ class EchoRun:
             stream_stats.get("audio", 0) > 0 and stream_stats.get("video", 0) > 0,
             stream_stats,
         )
+        sender_reports = await self.remote_sender_stats()
+        self.check(
+            "rtcp_sender_reports",
+            sender_reports.get("audio", 0) > 0 and sender_reports.get("video", 0) > 0,
+            {"packets_sent_per_last_sr": sender_reports},
+        )
+        media = [
+            {k: e.get(k) for k in ("type", "mid", "receiving")}
+            for e in self.events.events
+            if e.get("janus") == "media"
+        ]
+        receiving = {m["type"] for m in media if m["receiving"] is True and isinstance(m["mid"], str)}
+        self.check("media_events", receiving >= {"audio", "video"}, {"media": media})
 
         # ---- video off ---------------------------------------------------
         window = opts.toggle_window
@@ -640,7 +656,8 @@ class EchoRun:
         await self.expect_success("hangup", "hangup", handle=True)
         try:
             _, hangup_ev = await self.events.wait_for(lambda e: e.get("janus") == "hangup", 5, ev_start)
-            self.check("hangup_event", True, {"reason": hangup_ev.get("reason")})
+            reason = hangup_ev.get("reason")
+            self.check("hangup_event", reason == "Janus API", {"reason": reason})
         except CheckFailed as e:
             self.check("hangup_event", False, str(e))
         await asyncio.sleep(0.5)
@@ -683,6 +700,17 @@ class EchoRun:
         for stat in report.values():
             if getattr(stat, "type", "") == "inbound-rtp":
                 out[stat.kind] = out.get(stat.kind, 0) + int(stat.packetsReceived)
+        return out
+
+    async def remote_sender_stats(self) -> dict[str, int]:
+        """Per kind, the packet count of the server's last RTCP sender report."""
+        out: dict[str, int] = {}
+        if self.pc is None:
+            return out
+        report = await self.pc.getStats()
+        for stat in report.values():
+            if getattr(stat, "type", "") == "remote-outbound-rtp":
+                out[stat.kind] = out.get(stat.kind, 0) + int(stat.packetsSent)
         return out
 
     async def cleanup(self) -> None:

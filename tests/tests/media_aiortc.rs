@@ -38,6 +38,8 @@ const CHECKS: &[&str] = &[
     "hangup_event",
     "hangup_media_stops",
     "detached_event",
+    "rtcp_sender_reports",
+    "media_events",
     "destroy",
 ];
 

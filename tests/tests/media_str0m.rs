@@ -41,6 +41,9 @@ const CHECKS: &[&str] = &[
     "hangup_event",
     "hangup_media_stops",
     "detached_event",
+    "rtcp_sender_reports",
+    "media_events",
+    "hangup_dtls_close",
     "destroy",
 ];
 

@@ -82,7 +82,8 @@ pub(crate) fn js_text<'js>(ctx: &Ctx<'js>, value: &Value<'js>) -> rquickjs::Resu
             let proto: rquickjs::Object = ctx.globals().get("String")?;
             let proto: rquickjs::Object = proto.get("prototype")?;
             let well_formed: Function = proto.get("toWellFormed")?;
-            let fixed: rquickjs::String = well_formed.call((rquickjs::function::This(s.clone()),))?;
+            let fixed: rquickjs::String =
+                well_formed.call((rquickjs::function::This(s.clone()),))?;
             fixed.to_string()
         }
         Err(e) => Err(e),

@@ -21,7 +21,9 @@ use super::extra::ExtraFunction;
 use super::host::{Host, HostRef, Session};
 use super::{Callbacks, ScriptLoadError};
 use crate::config::{RecordingConfig, ScriptConfig, ScriptLimits};
-use crate::plugin::{CoreRef, HandleRef, JsepForPlugin, MessageReply, PluginError, PluginInfo, Teardown};
+use crate::plugin::{
+    CoreRef, HandleRef, JsepForPlugin, MessageReply, PluginError, PluginInfo, Teardown,
+};
 
 const PRELUDE: &str = include_str!("prelude.js");
 
@@ -147,7 +149,10 @@ impl Budget {
     fn arm(&self, limit: Duration) {
         let limit = u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX);
         self.fired.store(false, Ordering::Relaxed);
-        self.deadline.store(self.now().saturating_add(limit).saturating_add(1), Ordering::Relaxed);
+        self.deadline.store(
+            self.now().saturating_add(limit).saturating_add(1),
+            Ordering::Relaxed,
+        );
     }
 
     fn disarm(&self) -> bool {
@@ -215,9 +220,35 @@ pub(crate) fn run(
             return;
         }
     };
-    engine.serve(&commands);
-    if !engine.destroyed {
-        engine.destroy();
+    let queue = &commands;
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        let disconnected = engine.serve(queue);
+        if !engine.destroyed {
+            engine.destroy();
+        }
+        drop(engine);
+        disconnected
+    }));
+    match outcome {
+        Ok(true) => return,
+        Ok(false) => {}
+        Err(_) => error!("script thread panicked; the plugin stops answering"),
+    }
+    // Shut down (or crashed): answer whatever still arrives until the plugin
+    // is dropped, so that no caller waits forever on a queued reply.
+    for command in commands.iter() {
+        match command {
+            Command::CreateSession { reply, .. } => {
+                let _ = reply.send(Err(PluginError::NotRunning));
+            }
+            Command::HandleMessage { reply, .. } => {
+                let _ = reply.send(MessageReply::Error(DUKTAPE_ERROR.to_owned()));
+            }
+            Command::Shutdown { reply } => {
+                let _ = reply.send(());
+            }
+            other => drop(other),
+        }
     }
 }
 
@@ -279,9 +310,18 @@ impl Failure {
 
 impl Engine {
     fn load(setup: Setup) -> Result<(Self, PluginInfo), ScriptLoadError> {
-        let Setup { config, limits, recording, core, extras } = setup;
+        let Setup {
+            config,
+            limits,
+            recording,
+            core,
+            extras,
+        } = setup;
         let script = config.file.display().to_string();
-        let engine_error = |e: rquickjs::Error| ScriptLoadError::Engine { path: config.file.clone(), message: e.to_string() };
+        let engine_error = |e: rquickjs::Error| ScriptLoadError::Engine {
+            path: config.file.clone(),
+            message: e.to_string(),
+        };
         let runtime = Runtime::new().map_err(engine_error)?;
         runtime.set_memory_limit(limits.memory_limit);
         runtime.set_max_stack_size(1024 * 1024);
@@ -298,7 +338,12 @@ impl Engine {
         }
         let context = Context::full(&runtime).map_err(engine_error)?;
         let modules = config.modules.to_string_lossy().into_owned();
-        let host: HostRef = Rc::new(RefCell::new(Host::new(core, script.clone(), modules, recording)));
+        let host: HostRef = Rc::new(RefCell::new(Host::new(
+            core,
+            script.clone(),
+            modules,
+            recording,
+        )));
         let mut engine = Self {
             runtime,
             context,
@@ -309,21 +354,29 @@ impl Engine {
             callbacks: Callbacks::default(),
             destroyed: false,
         };
-        engine.install_environment(&extras).map_err(|message| ScriptLoadError::Engine {
+        engine
+            .install_environment(&extras)
+            .map_err(|message| ScriptLoadError::Engine {
+                path: config.file.clone(),
+                message,
+            })?;
+        let source = std::fs::read(&config.file).map_err(|source| ScriptLoadError::Read {
             path: config.file.clone(),
-            message,
+            source,
         })?;
-        let source = std::fs::read(&config.file)
-            .map_err(|source| ScriptLoadError::Read { path: config.file.clone(), source })?;
         if source.iter().all(u8::is_ascii_whitespace) {
-            return Err(ScriptLoadError::Empty { path: config.file.clone() });
+            return Err(ScriptLoadError::Empty {
+                path: config.file.clone(),
+            });
         }
         // Loading gets a generous budget: a big script compiles slowly in debug builds.
         let load_budget = engine.timeout.max(Duration::from_secs(10));
-        engine.evaluate(&source, load_budget).map_err(|f| ScriptLoadError::Evaluate {
-            path: config.file.clone(),
-            message: f.describe(),
-        })?;
+        engine
+            .evaluate(&source, load_budget)
+            .map_err(|f| ScriptLoadError::Evaluate {
+                path: config.file.clone(),
+                message: f.describe(),
+            })?;
         engine.check_functions(&config.file)?;
         let init_arg = config.config.clone();
         engine
@@ -338,7 +391,10 @@ impl Engine {
                 },
                 |_, _| (),
             )
-            .map_err(|f| ScriptLoadError::Init { path: config.file.clone(), message: f.describe() })?;
+            .map_err(|f| ScriptLoadError::Init {
+                path: config.file.clone(),
+                message: f.describe(),
+            })?;
         engine.read_binary_switch();
         let info = engine.identity();
         engine.flush_notifications(&info.package);
@@ -365,15 +421,22 @@ impl Engine {
                     "log",
                     Function::new(ctx.clone(), move |level: i32, text: String| match level {
                         1 => warn!(target: "jsfu::script::console", script = %log_script, "{text}"),
-                        2 => error!(target: "jsfu::script::console", script = %log_script, "{text}"),
-                        3 => debug!(target: "jsfu::script::console", script = %log_script, "{text}"),
+                        2 => {
+                            error!(target: "jsfu::script::console", script = %log_script, "{text}")
+                        }
+                        3 => {
+                            debug!(target: "jsfu::script::console", script = %log_script, "{text}")
+                        }
                         _ => info!(target: "jsfu::script::console", script = %log_script, "{text}"),
                     })
                     .map_err(describe)?,
                 )
                 .map_err(describe)?;
             native
-                .set("gc", Function::new(ctx.clone(), |ctx: Ctx<'_>| ctx.run_gc()).map_err(describe)?)
+                .set(
+                    "gc",
+                    Function::new(ctx.clone(), |ctx: Ctx<'_>| ctx.run_gc()).map_err(describe)?,
+                )
                 .map_err(describe)?;
             native
                 .set(
@@ -381,8 +444,9 @@ impl Engine {
                     Function::new(ctx.clone(), compile).map_err(describe)?,
                 )
                 .map_err(describe)?;
-            let prelude: Function =
-                ctx.eval_with_options(PRELUDE, eval_options("<jsfu prelude>")).map_err(describe)?;
+            let prelude: Function = ctx
+                .eval_with_options(PRELUDE, eval_options("<jsfu prelude>"))
+                .map_err(describe)?;
             let helpers: Object = prelude.call((native,)).map_err(describe)?;
             host.borrow_mut().helpers = Some(Persistent::save(&ctx, helpers));
             super::host::install(&ctx, &host, extras).map_err(describe)?;
@@ -411,7 +475,10 @@ impl Engine {
         let (missing, callbacks, legacy) = self.context.with(|ctx| {
             let globals = ctx.globals();
             let is_fn = |name: &str| {
-                globals.get::<_, Value<'_>>(name).map(|v| v.is_function()).unwrap_or(false)
+                globals
+                    .get::<_, Value<'_>>(name)
+                    .map(|v| v.is_function())
+                    .unwrap_or(false)
             };
             let missing = MANDATORY.iter().find(|n| !is_fn(n)).copied();
             let callbacks = Callbacks {
@@ -429,7 +496,10 @@ impl Engine {
             (missing, callbacks, is_fn("incomingData"))
         });
         if let Some(name) = missing {
-            return Err(ScriptLoadError::MissingFunction { path: file.to_path_buf(), name });
+            return Err(ScriptLoadError::MissingFunction {
+                path: file.to_path_buf(),
+                name,
+            });
         }
         if legacy {
             warn!(script = %self.script, "incomingData is deprecated, use incomingTextData and incomingBinaryData");
@@ -441,7 +511,9 @@ impl Engine {
     /// Reads the `jsfuBinaryAsUint8Array` opt-in once, after `init`.
     fn read_binary_switch(&self) {
         let on = self.context.with(|ctx| {
-            ctx.globals().get::<_, Value<'_>>("jsfuBinaryAsUint8Array").map(|v| v.as_bool() == Some(true))
+            ctx.globals()
+                .get::<_, Value<'_>>("jsfuBinaryAsUint8Array")
+                .map(|v| v.as_bool() == Some(true))
         });
         self.host.borrow_mut().binary_as_u8 = on.unwrap_or(false);
     }
@@ -449,23 +521,44 @@ impl Engine {
     /// The identity getters (§3), with defaults.
     fn identity(&self) -> PluginInfo {
         let string = |name: &str, default: &str| -> String {
-            self.call_with(name, self.timeout, |_| Ok(Vec::new()), |_, v| v.as_string().map(|s| s.to_string()))
-                .ok()
-                .flatten()
-                .and_then(Result::ok)
-                .unwrap_or_else(|| default.to_owned())
+            self.call_with(
+                name,
+                self.timeout,
+                |_| Ok(Vec::new()),
+                |_, v| v.as_string().map(|s| s.to_string()),
+            )
+            .ok()
+            .flatten()
+            .and_then(Result::ok)
+            .unwrap_or_else(|| default.to_owned())
         };
         let defined = |name: &str| {
-            self.context.with(|ctx| ctx.globals().get::<_, Value<'_>>(name).map(|v| v.is_function()).unwrap_or(false))
+            self.context.with(|ctx| {
+                ctx.globals()
+                    .get::<_, Value<'_>>(name)
+                    .map(|v| v.is_function())
+                    .unwrap_or(false)
+            })
         };
-        let get = |name: &str, default: &str| if defined(name) { string(name, default) } else { default.to_owned() };
+        let get = |name: &str, default: &str| {
+            if defined(name) {
+                string(name, default)
+            } else {
+                default.to_owned()
+            }
+        };
         let version = if defined("getVersion") {
-            self.call_with("getVersion", self.timeout, |_| Ok(Vec::new()), |_, v| v.as_number())
-                .ok()
-                .flatten()
-                .filter(|n| n.is_finite())
-                .map(|n| n.trunc() as i64)
-                .unwrap_or(1)
+            self.call_with(
+                "getVersion",
+                self.timeout,
+                |_| Ok(Vec::new()),
+                |_, v| v.as_number(),
+            )
+            .ok()
+            .flatten()
+            .filter(|n| n.is_finite())
+            .map(|n| n.trunc() as i64)
+            .unwrap_or(1)
         } else {
             1
         };
@@ -512,8 +605,14 @@ impl Engine {
         } else {
             (error.to_string(), None)
         };
-        let out_of_memory = text.contains("out of memory") || matches!(error, rquickjs::Error::Allocation);
-        Failure { text, location, interrupted: fired, out_of_memory }
+        let out_of_memory =
+            text.contains("out of memory") || matches!(error, rquickjs::Error::Allocation);
+        Failure {
+            text,
+            location,
+            interrupted: fired,
+            out_of_memory,
+        }
     }
 
     /// Logs a failed callback, and collects garbage after running out of memory.
@@ -564,7 +663,10 @@ impl Engine {
     ) -> Result<T, Failure> {
         let result = self.context.with(|ctx| {
             let outcome = (|| -> Result<T, Failure> {
-                let function = ctx.globals().get::<_, Value<'_>>(name).map_err(|e| self.failure(&ctx, e, false))?;
+                let function = ctx
+                    .globals()
+                    .get::<_, Value<'_>>(name)
+                    .map_err(|e| self.failure(&ctx, e, false))?;
                 let Some(function) = function.as_function().cloned() else {
                     return Err(Failure {
                         text: format!("TypeError: {name} is not callable"),
@@ -576,7 +678,9 @@ impl Engine {
                 let values = args(&ctx).map_err(|e| self.failure(&ctx, e, false))?;
                 let mut call_args = Args::new(ctx.clone(), values.len());
                 for v in values {
-                    call_args.push_arg(v).map_err(|e| self.failure(&ctx, e, false))?;
+                    call_args
+                        .push_arg(v)
+                        .map_err(|e| self.failure(&ctx, e, false))?;
                 }
                 self.budget.arm(limit);
                 let result = function.call_arg::<Value<'_>>(call_args);
@@ -596,11 +700,16 @@ impl Engine {
     }
 
     /// Calls a callback whose result is ignored.
-    fn call(&self, name: &str, args: impl for<'js> FnOnce(&Ctx<'js>) -> rquickjs::Result<Vec<Value<'js>>>) {
+    fn call(
+        &self,
+        name: &str,
+        args: impl for<'js> FnOnce(&Ctx<'js>) -> rquickjs::Result<Vec<Value<'js>>>,
+    ) {
         let _ = self.call_with(name, self.timeout, args, |_, _| ());
     }
 
-    fn serve(&mut self, commands: &flume::Receiver<Command>) {
+    /// Serves commands; returns true when every sender is gone, false after a shutdown.
+    fn serve(&mut self, commands: &flume::Receiver<Command>) -> bool {
         loop {
             self.run_timers();
             self.run_pokes();
@@ -611,17 +720,19 @@ impl Engine {
             };
             let received = match next {
                 Some(at) => commands.recv_deadline(at),
-                None => commands.recv().map_err(|_| flume::RecvTimeoutError::Disconnected),
+                None => commands
+                    .recv()
+                    .map_err(|_| flume::RecvTimeoutError::Disconnected),
             };
             match received {
                 Ok(Command::Shutdown { reply }) => {
                     self.destroy();
                     let _ = reply.send(());
-                    return;
+                    return false;
                 }
                 Ok(command) => self.handle(command),
                 Err(flume::RecvTimeoutError::Timeout) => {}
-                Err(flume::RecvTimeoutError::Disconnected) => return,
+                Err(flume::RecvTimeoutError::Disconnected) => return true,
             }
         }
     }
@@ -649,7 +760,9 @@ impl Engine {
             let Some(timer) = timer else { return };
             let arg = timer.arg;
             self.call(&timer.name, move |ctx| match &arg {
-                Some(a) => Ok(vec![rquickjs::String::from_str(ctx.clone(), a)?.into_value()]),
+                Some(a) => Ok(vec![
+                    rquickjs::String::from_str(ctx.clone(), a)?.into_value(),
+                ]),
                 None => Ok(Vec::new()),
             });
         }
@@ -671,7 +784,11 @@ impl Engine {
 
     /// The session exists and is not hanging up (media callbacks).
     fn media_live(&self, id: PluginSessionId) -> bool {
-        self.host.borrow().sessions.get(&id.0).is_some_and(|s| !s.hanging_up)
+        self.host
+            .borrow()
+            .sessions
+            .get(&id.0)
+            .is_some_and(|s| !s.hanging_up)
     }
 
     fn id_arg<'js>(ctx: &Ctx<'js>, id: PluginSessionId) -> Value<'js> {
@@ -690,7 +807,13 @@ impl Engine {
                 self.call("createSession", |ctx| Ok(vec![Self::id_arg(ctx, id)]));
                 let _ = reply.send(Ok(id));
             }
-            Command::HandleMessage { id, transaction, body, jsep, reply } => {
+            Command::HandleMessage {
+                id,
+                transaction,
+                body,
+                jsep,
+                reply,
+            } => {
                 let _ = reply.send(self.handle_message(id, transaction, body, jsep));
             }
             Command::DestroySession { id, teardown } => self.destroy_session(id, teardown),
@@ -721,7 +844,12 @@ impl Engine {
             Command::AdminMessage { request, reply } => {
                 let _ = reply.send(self.admin_message(request));
             }
-            Command::IncomingRtp { id, video, rtcp, packet } => {
+            Command::IncomingRtp {
+                id,
+                video,
+                rtcp,
+                packet,
+            } => {
                 let (defined, name) = if rtcp {
                     (self.callbacks.incoming_rtcp, "incomingRtcp")
                 } else {
@@ -740,7 +868,13 @@ impl Engine {
                     });
                 }
             }
-            Command::IncomingData { id, text, data, label, protocol } => {
+            Command::IncomingData {
+                id,
+                text,
+                data,
+                label,
+                protocol,
+            } => {
                 let name = if text {
                     if self.callbacks.incoming_text_data {
                         "incomingTextData"
@@ -761,7 +895,8 @@ impl Engine {
                 self.call(name, move |ctx| {
                     let len = data.len() as f64;
                     let payload = if text {
-                        rquickjs::String::from_str(ctx.clone(), &String::from_utf8_lossy(&data))?.into_value()
+                        rquickjs::String::from_str(ctx.clone(), &String::from_utf8_lossy(&data))?
+                            .into_value()
                     } else {
                         binary_value(ctx, data, as_u8)?
                     };
@@ -800,21 +935,34 @@ impl Engine {
                     });
                 }
             }
-            Command::LayerChanged { id, temporal, layer } => {
+            Command::LayerChanged {
+                id,
+                temporal,
+                layer,
+            } => {
                 // Decision 1: temporalLayerChanged whenever it is defined.
                 let (defined, name) = if temporal {
-                    (self.callbacks.temporal_layer_changed, "temporalLayerChanged")
+                    (
+                        self.callbacks.temporal_layer_changed,
+                        "temporalLayerChanged",
+                    )
                 } else {
                     (self.callbacks.substream_changed, "substreamChanged")
                 };
                 if defined && self.live(id) {
                     self.call(name, |ctx| {
-                        Ok(vec![Self::id_arg(ctx, id), Value::new_number(ctx.clone(), f64::from(layer))])
+                        Ok(vec![
+                            Self::id_arg(ctx, id),
+                            Value::new_number(ctx.clone(), f64::from(layer)),
+                        ])
                     });
                 }
             }
             Command::Shutdown { reply } => {
-                self.destroy();
+                // `serve` handles shutdown itself; this arm only keeps the match total.
+                if !self.destroyed {
+                    self.destroy();
+                }
                 let _ = reply.send(());
             }
         }
@@ -924,7 +1072,13 @@ impl Engine {
             "querySession",
             self.timeout,
             |ctx| Ok(vec![Self::id_arg(ctx, id)]),
-            |ctx, v| if v.is_string() { super::convert::js_text(ctx, &v).ok() } else { None },
+            |ctx, v| {
+                if v.is_string() {
+                    super::convert::js_text(ctx, &v).ok()
+                } else {
+                    None
+                }
+            },
         );
         match result {
             Ok(Some(text)) => match crate::json::parse_container(&text) {
@@ -949,8 +1103,18 @@ impl Engine {
         let result = self.call_with(
             "handleAdminMessage",
             self.timeout,
-            move |ctx| Ok(vec![rquickjs::String::from_str(ctx.clone(), &request)?.into_value()]),
-            |ctx, v| if v.is_string() { super::convert::js_text(ctx, &v).ok() } else { None },
+            move |ctx| {
+                Ok(vec![
+                    rquickjs::String::from_str(ctx.clone(), &request)?.into_value(),
+                ])
+            },
+            |ctx, v| {
+                if v.is_string() {
+                    super::convert::js_text(ctx, &v).ok()
+                } else {
+                    None
+                }
+            },
         );
         match result {
             Ok(Some(text)) => crate::json::parse_container(&text).unwrap_or(empty),

@@ -38,7 +38,10 @@ impl ScriptValue {
     pub fn expect_number(&self) -> Result<f64, ExtraError> {
         match self {
             Self::Number(n) => Ok(*n),
-            other => Err(ExtraError::InvalidArgument { expected: "NUMBER", got: other.duk_type() }),
+            other => Err(ExtraError::InvalidArgument {
+                expected: "NUMBER",
+                got: other.duk_type(),
+            }),
         }
     }
 
@@ -46,7 +49,10 @@ impl ScriptValue {
     pub fn expect_string(&self) -> Result<&str, ExtraError> {
         match self {
             Self::String(s) => Ok(s),
-            other => Err(ExtraError::InvalidArgument { expected: "STRING", got: other.duk_type() }),
+            other => Err(ExtraError::InvalidArgument {
+                expected: "STRING",
+                got: other.duk_type(),
+            }),
         }
     }
 
@@ -54,7 +60,10 @@ impl ScriptValue {
     pub fn expect_boolean(&self) -> Result<bool, ExtraError> {
         match self {
             Self::Boolean(b) => Ok(*b),
-            other => Err(ExtraError::InvalidArgument { expected: "BOOLEAN", got: other.duk_type() }),
+            other => Err(ExtraError::InvalidArgument {
+                expected: "BOOLEAN",
+                got: other.duk_type(),
+            }),
         }
     }
 }
@@ -89,7 +98,11 @@ pub struct ExtraFunction {
 
 /// The stock registration: only `testExtraFunction()`, which returns 1234.
 pub fn default_extra_functions() -> Vec<ExtraFunction> {
-    vec![ExtraFunction { name: "testExtraFunction", length: 0, call: test_extra_function }]
+    vec![ExtraFunction {
+        name: "testExtraFunction",
+        length: 0,
+        call: test_extra_function,
+    }]
 }
 
 fn test_extra_function(_args: &[ScriptValue]) -> Result<ScriptValue, ExtraError> {

@@ -11,7 +11,9 @@ use std::collections::{BinaryHeap, HashMap};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use jsfu_route::{Medium, PluginSessionId, RouteUpdate, SessionRoute, ShardCommand, SimulcastTarget};
+use jsfu_route::{
+    Medium, PluginSessionId, RouteUpdate, SessionRoute, ShardCommand, SimulcastTarget,
+};
 use rquickjs::function::Rest;
 use rquickjs::{Ctx, Exception, Function, Object, Persistent, Value};
 use serde_json::Value as Json;
@@ -111,7 +113,12 @@ pub(crate) struct Host {
 }
 
 impl Host {
-    pub(crate) fn new(core: CoreRef, script: String, modules: String, recording: RecordingConfig) -> Self {
+    pub(crate) fn new(
+        core: CoreRef,
+        script: String,
+        modules: String,
+        recording: RecordingConfig,
+    ) -> Self {
         Self {
             core,
             script,
@@ -129,14 +136,10 @@ impl Host {
         }
     }
 
-    /// A fresh plugin session id: random, never 0, not in use.
+    /// A fresh plugin session id: random, never 0, not in use by any plugin
+    /// (shards key sessions by it).
     pub(crate) fn allocate_id(&self) -> u32 {
-        loop {
-            let id: u32 = rand::random();
-            if id != 0 && !self.sessions.contains_key(&id) {
-                return id;
-            }
-        }
+        crate::plugin::allocate_plugin_session_id()
     }
 
     /// Sends `id`'s route state to the dataplane with a new epoch.
@@ -146,13 +149,18 @@ impl Host {
         if let Some(s) = self.sessions.get_mut(&id) {
             s.route.epoch = epoch;
             let route = s.route.clone();
-            self.core.route(RouteUpdate::Route { session: PluginSessionId(id), route });
+            self.core.route(RouteUpdate::Route {
+                session: PluginSessionId(id),
+                route,
+            });
         }
     }
 
     /// The reset before `hangupMedia` (script-contract.md §9).
     pub(crate) fn reset_for_hangup(&mut self, id: u32) {
-        let Some(s) = self.sessions.get_mut(&id) else { return };
+        let Some(s) = self.sessions.get_mut(&id) else {
+            return;
+        };
         s.started = false;
         s.hanging_up = true;
         s.route.gates = Default::default();
@@ -175,6 +183,7 @@ impl Host {
     /// Forgets a session after `destroySession` returned.
     pub(crate) fn remove_session(&mut self, id: u32) -> Option<Session> {
         let mut s = self.sessions.remove(&id)?;
+        crate::plugin::release_plugin_session_id(id);
         for r in s.route.recipients.drain(..) {
             if let Some(rs) = self.sessions.get_mut(&r.0) {
                 if rs.sender == Some(PluginSessionId(id)) {
@@ -182,13 +191,21 @@ impl Host {
                 }
             }
         }
-        for (i, medium) in [Medium::Audio, Medium::Video, Medium::Data].into_iter().enumerate() {
+        for (i, medium) in [Medium::Audio, Medium::Video, Medium::Data]
+            .into_iter()
+            .enumerate()
+        {
             if s.recording[i] {
                 s.recording[i] = false;
-                self.core.shard_command(ShardCommand::StopRecording { session: PluginSessionId(id), medium });
+                self.core.shard_command(ShardCommand::StopRecording {
+                    session: PluginSessionId(id),
+                    medium,
+                });
             }
         }
-        self.core.route(RouteUpdate::Remove { session: PluginSessionId(id) });
+        self.core.route(RouteUpdate::Remove {
+            session: PluginSessionId(id),
+        });
         Some(s)
     }
 
@@ -196,7 +213,12 @@ impl Host {
     pub(crate) fn add_timer(&mut self, name: String, arg: Option<String>, after: Duration) {
         self.timer_seq += 1;
         let at = Instant::now() + after;
-        self.timers.push(Reverse(Timer { at, seq: self.timer_seq, name, arg }));
+        self.timers.push(Reverse(Timer {
+            at,
+            seq: self.timer_seq,
+            name,
+            arg,
+        }));
     }
 
     /// Hands an event-handler notification to the core (or keeps it until
@@ -209,11 +231,15 @@ impl Host {
     }
 
     fn session(&self, id: u32) -> Result<&Session, HostError> {
-        self.sessions.get(&id).ok_or_else(|| HostError::Throw(format!("Session {id} doesn't exist")))
+        self.sessions
+            .get(&id)
+            .ok_or_else(|| HostError::Throw(format!("Session {id} doesn't exist")))
     }
 
     fn session_mut(&mut self, id: u32) -> Result<&mut Session, HostError> {
-        self.sessions.get_mut(&id).ok_or_else(|| HostError::Throw(format!("Session {id} doesn't exist")))
+        self.sessions
+            .get_mut(&id)
+            .ok_or_else(|| HostError::Throw(format!("Session {id} doesn't exist")))
     }
 }
 
@@ -242,7 +268,10 @@ pub(crate) struct ArgList<'js> {
 
 impl<'js> ArgList<'js> {
     fn get(&self, i: usize) -> Value<'js> {
-        self.values.get(i).cloned().unwrap_or_else(|| Value::new_undefined(self.ctx.clone()))
+        self.values
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| Value::new_undefined(self.ctx.clone()))
     }
 
     fn type_error(&self, i: usize, expected: &str) -> HostError {
@@ -250,11 +279,15 @@ impl<'js> ArgList<'js> {
     }
 
     fn number(&self, i: usize) -> Result<f64, HostError> {
-        self.get(i).as_number().ok_or_else(|| self.type_error(i, "NUMBER"))
+        self.get(i)
+            .as_number()
+            .ok_or_else(|| self.type_error(i, "NUMBER"))
     }
 
     fn boolean(&self, i: usize) -> Result<bool, HostError> {
-        self.get(i).as_bool().ok_or_else(|| self.type_error(i, "BOOLEAN"))
+        self.get(i)
+            .as_bool()
+            .ok_or_else(|| self.type_error(i, "BOOLEAN"))
     }
 
     fn string(&self, i: usize) -> Result<String, HostError> {
@@ -278,7 +311,11 @@ impl<'js> ArgList<'js> {
     /// The string if it is one (no error otherwise).
     fn string_if(&self, i: usize) -> Result<Option<String>, HostError> {
         let v = self.get(i);
-        if v.is_string() { Ok(Some(js_text(&self.ctx, &v)?)) } else { Ok(None) }
+        if v.is_string() {
+            Ok(Some(js_text(&self.ctx, &v)?))
+        } else {
+            Ok(None)
+        }
     }
 }
 
@@ -322,14 +359,21 @@ const HOST_FUNCTIONS: &[(&str, usize, HostFn)] = &[
 ];
 
 /// Defines the host functions, then the extra functions, as globals.
-pub(crate) fn install<'js>(ctx: &Ctx<'js>, host: &HostRef, extras: &[ExtraFunction]) -> rquickjs::Result<()> {
+pub(crate) fn install<'js>(
+    ctx: &Ctx<'js>,
+    host: &HostRef,
+    extras: &[ExtraFunction],
+) -> rquickjs::Result<()> {
     let globals = ctx.globals();
     for &(name, length, f) in HOST_FUNCTIONS {
         let host = host.clone();
         let func = Function::new(ctx.clone(), move |ctx: Ctx<'js>, args: Rest<Value<'js>>| {
             let mut values = args.0;
             values.truncate(length);
-            let list = ArgList { ctx: ctx.clone(), values };
+            let list = ArgList {
+                ctx: ctx.clone(),
+                values,
+            };
             match f(&ctx, &host, &list) {
                 Ok(v) => Ok(v),
                 Err(HostError::Throw(msg)) => Err(Exception::throw_message(&ctx, &msg)),
@@ -345,7 +389,11 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, host: &HostRef, extras: &[ExtraFuncti
         let func = Function::new(ctx.clone(), move |ctx: Ctx<'js>, args: Rest<Value<'js>>| {
             let mut values = Vec::with_capacity(extra.length);
             for i in 0..extra.length {
-                let v = args.0.get(i).cloned().unwrap_or_else(|| Value::new_undefined(ctx.clone()));
+                let v = args
+                    .0
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| Value::new_undefined(ctx.clone()));
                 values.push(to_script_value(&ctx, &v)?);
             }
             match (extra.call)(&values) {
@@ -386,7 +434,11 @@ fn from_script_value<'js>(ctx: &Ctx<'js>, v: ScriptValue) -> rquickjs::Result<Va
     })
 }
 
-fn get_modules_folder<'js>(ctx: &Ctx<'js>, host: &HostRef, _args: &ArgList<'js>) -> HostResult<'js> {
+fn get_modules_folder<'js>(
+    ctx: &Ctx<'js>,
+    host: &HostRef,
+    _args: &ArgList<'js>,
+) -> HostResult<'js> {
     let folder = host.borrow().modules.clone();
     Ok(rquickjs::String::from_str(ctx.clone(), &folder)?.into_value())
 }
@@ -394,10 +446,11 @@ fn get_modules_folder<'js>(ctx: &Ctx<'js>, host: &HostRef, _args: &ArgList<'js>)
 fn read_file<'js>(ctx: &Ctx<'js>, _host: &HostRef, args: &ArgList<'js>) -> HostResult<'js> {
     use std::io::Read;
     let path = args.string(0)?;
-    let mut file =
-        std::fs::File::open(&path).map_err(|_| HostError::Throw(format!("Error opening file: {path}\n")))?;
+    let mut file = std::fs::File::open(&path)
+        .map_err(|_| HostError::Throw(format!("Error opening file: {path}\n")))?;
     let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes).map_err(|_| HostError::Throw(format!("Error reading file: {path}\n")))?;
+    file.read_to_end(&mut bytes)
+        .map_err(|_| HostError::Throw(format!("Error reading file: {path}\n")))?;
     let text = match String::from_utf8(bytes) {
         Ok(text) => text,
         Err(e) => super::convert::latin1_string(e.as_bytes()),
@@ -405,7 +458,11 @@ fn read_file<'js>(ctx: &Ctx<'js>, _host: &HostRef, args: &ArgList<'js>) -> HostR
     Ok(rquickjs::String::from_str(ctx.clone(), &text)?.into_value())
 }
 
-fn get_duktape_version<'js>(ctx: &Ctx<'js>, _host: &HostRef, _args: &ArgList<'js>) -> HostResult<'js> {
+fn get_duktape_version<'js>(
+    ctx: &Ctx<'js>,
+    _host: &HostRef,
+    _args: &ArgList<'js>,
+) -> HostResult<'js> {
     number(ctx, 20700.0)
 }
 
@@ -422,10 +479,17 @@ fn time_callback<'js>(ctx: &Ctx<'js>, host: &HostRef, args: &ArgList<'js>) -> Ho
     let ms = if ms_value.is_undefined() {
         0.0
     } else {
-        ms_value.as_number().ok_or_else(|| args.type_error(2, "NUMBER"))?
+        ms_value
+            .as_number()
+            .ok_or_else(|| args.type_error(2, "NUMBER"))?
     };
-    let ms = if ms.is_finite() && ms > 0.0 { ms.trunc().min(u32::MAX as f64) } else { 0.0 };
-    host.borrow_mut().add_timer(name, arg, Duration::from_millis(ms as u64));
+    let ms = if ms.is_finite() && ms > 0.0 {
+        ms.trunc().min(u32::MAX as f64)
+    } else {
+        0.0
+    };
+    host.borrow_mut()
+        .add_timer(name, arg, Duration::from_millis(ms as u64));
     zero(ctx)
 }
 
@@ -434,9 +498,12 @@ fn push_event<'js>(ctx: &Ctx<'js>, host: &HostRef, args: &ArgList<'js>) -> HostR
     let transaction = args.opt_string(1)?;
     let event_text = args.string(2)?;
     let jsep_text = args.opt_string(3)?;
-    let event = crate::json::parse_container(&event_text).map_err(|e| HostError::Throw(e.to_string()))?;
+    let event =
+        crate::json::parse_container(&event_text).map_err(|e| HostError::Throw(e.to_string()))?;
     let jsep = match &jsep_text {
-        Some(t) => Some(crate::json::parse_container(t).map_err(|e| HostError::Throw(e.to_string()))?),
+        Some(t) => {
+            Some(crate::json::parse_container(t).map_err(|e| HostError::Throw(e.to_string()))?)
+        }
         None => None,
     };
     let mut h = host.borrow_mut();
@@ -448,15 +515,21 @@ fn push_event<'js>(ctx: &Ctx<'js>, host: &HostRef, args: &ArgList<'js>) -> HostR
         return number(ctx, f64::from(result));
     };
     let Json::Object(jsep) = jsep else {
-        return Err(HostError::Throw("Error parsing answer: Invalid SDP (the JSEP is not an object)".into()));
+        return Err(HostError::Throw(
+            "Error parsing answer: Invalid SDP (the JSEP is not an object)".into(),
+        ));
     };
     let sdp_text = jsep.get("sdp").and_then(Json::as_str).unwrap_or("");
-    let sdp = crate::sdp::parse(sdp_text).map_err(|e| HostError::Throw(format!("Error parsing answer: {e}")))?;
+    let sdp = crate::sdp::parse(sdp_text)
+        .map_err(|e| HostError::Throw(format!("Error parsing answer: {e}")))?;
     let session = h.session_mut(id)?;
     if jsep.get("e2ee").and_then(Json::as_bool) == Some(true) {
         session.e2ee = true;
     }
-    let is_answer = jsep.get("type").and_then(Json::as_str).is_some_and(|t| t.eq_ignore_ascii_case("answer"));
+    let is_answer = jsep
+        .get("type")
+        .and_then(Json::as_str)
+        .is_some_and(|t| t.eq_ignore_ascii_case("answer"));
     if is_answer {
         session.video_codec = sdp.first_video_codec();
     }
@@ -528,7 +601,9 @@ fn add_recipient<'js>(ctx: &Ctx<'js>, host: &HostRef, args: &ArgList<'js>) -> Ho
     let mut h = host.borrow_mut();
     h.session(id)?;
     if !h.sessions.contains_key(&rid) {
-        return Err(HostError::Throw(format!("Recipient session {rid} doesn't exist")));
+        return Err(HostError::Throw(format!(
+            "Recipient session {rid} doesn't exist"
+        )));
     }
     let rid_key = PluginSessionId(rid);
     let session = h.session_mut(id)?;
@@ -548,7 +623,9 @@ fn remove_recipient<'js>(ctx: &Ctx<'js>, host: &HostRef, args: &ArgList<'js>) ->
     let mut h = host.borrow_mut();
     h.session(id)?;
     if !h.sessions.contains_key(&rid) {
-        return Err(HostError::Throw(format!("Recipient session {rid} doesn't exist")));
+        return Err(HostError::Throw(format!(
+            "Recipient session {rid} doesn't exist"
+        )));
     }
     let rid_key = PluginSessionId(rid);
     let session = h.session_mut(id)?;
@@ -585,7 +662,12 @@ fn set_pli_freq<'js>(ctx: &Ctx<'js>, host: &HostRef, args: &ArgList<'js>) -> Hos
     zero(ctx)
 }
 
-fn set_layer<'js>(ctx: &Ctx<'js>, host: &HostRef, args: &ArgList<'js>, temporal: bool) -> HostResult<'js> {
+fn set_layer<'js>(
+    ctx: &Ctx<'js>,
+    host: &HostRef,
+    args: &ArgList<'js>,
+    temporal: bool,
+) -> HostResult<'js> {
     let id = to_u32(args.number(0)?);
     let value = to_u16(args.number(1)?);
     let mut h = host.borrow_mut();
@@ -596,7 +678,11 @@ fn set_layer<'js>(ctx: &Ctx<'js>, host: &HostRef, args: &ArgList<'js>, temporal:
     // At most 2 (checked above).
     let value = value as u8;
     let target = &mut session.route.simulcast_target;
-    let field = if temporal { &mut target.temporal } else { &mut target.substream };
+    let field = if temporal {
+        &mut target.temporal
+    } else {
+        &mut target.substream
+    };
     if *field != value {
         *field = value;
         h.emit_route(id);
@@ -617,19 +703,32 @@ fn send_pli<'js>(ctx: &Ctx<'js>, host: &HostRef, args: &ArgList<'js>) -> HostRes
     let h = host.borrow();
     // Decision 2: an Error, not the bare id.
     h.session(id)?;
-    h.core.route(RouteUpdate::SendPli { session: PluginSessionId(id) });
+    h.core.route(RouteUpdate::SendPli {
+        session: PluginSessionId(id),
+    });
     zero(ctx)
 }
 
 /// The bytes of a payload argument (already type-checked): a string by the
 /// binary or text rule, or a buffer when the script opted in.
-fn payload_bytes<'js>(ctx: &Ctx<'js>, host: &HostRef, value: &Value<'js>, text: bool) -> Result<Vec<u8>, HostError> {
+fn payload_bytes<'js>(
+    ctx: &Ctx<'js>,
+    host: &HostRef,
+    value: &Value<'js>,
+    text: bool,
+) -> Result<Vec<u8>, HostError> {
     if value.is_string() {
         let s = js_text(ctx, value)?;
-        return Ok(if text { s.into_bytes() } else { binary_bytes_of_text(s) });
+        return Ok(if text {
+            s.into_bytes()
+        } else {
+            binary_bytes_of_text(s)
+        });
     }
     let helpers = host.borrow().helpers.clone();
-    let Some(helpers) = helpers else { return Ok(Vec::new()) };
+    let Some(helpers) = helpers else {
+        return Ok(Vec::new());
+    };
     let helpers = helpers.restore(ctx)?;
     let latin1: Function = helpers.get("latin1Of")?;
     let s: Value = latin1.call((value.clone(),))?;
@@ -637,7 +736,12 @@ fn payload_bytes<'js>(ctx: &Ctx<'js>, host: &HostRef, value: &Value<'js>, text: 
 }
 
 /// Checks a payload argument's type: a string, or (opted in) a buffer.
-fn payload_arg<'js>(ctx: &Ctx<'js>, host: &HostRef, args: &ArgList<'js>, i: usize) -> Result<Value<'js>, HostError> {
+fn payload_arg<'js>(
+    ctx: &Ctx<'js>,
+    host: &HostRef,
+    args: &ArgList<'js>,
+    i: usize,
+) -> Result<Value<'js>, HostError> {
     let v = args.get(i);
     if v.is_string() {
         return Ok(v);
@@ -655,13 +759,20 @@ fn payload_arg<'js>(ctx: &Ctx<'js>, host: &HostRef, args: &ArgList<'js>, i: usiz
     Err(args.type_error(i, "STRING"))
 }
 
-fn relay_media<'js>(ctx: &Ctx<'js>, host: &HostRef, args: &ArgList<'js>, rtcp: bool) -> HostResult<'js> {
+fn relay_media<'js>(
+    ctx: &Ctx<'js>,
+    host: &HostRef,
+    args: &ArgList<'js>,
+    rtcp: bool,
+) -> HostResult<'js> {
     let id = to_u32(args.number(0)?);
     let video = args.boolean(1)?;
     let packet = payload_arg(ctx, host, args, 2)?;
     let declared = to_i32(args.number(3)?);
     if declared < 1 {
-        return Err(HostError::Throw(format!("Invalid payload of declared size {declared}")));
+        return Err(HostError::Throw(format!(
+            "Invalid payload of declared size {declared}"
+        )));
     }
     host.borrow().session(id)?;
     let mut bytes = payload_bytes(ctx, host, &packet, false)?;
@@ -672,9 +783,17 @@ fn relay_media<'js>(ctx: &Ctx<'js>, host: &HostRef, args: &ArgList<'js>, rtcp: b
     }
     let session = PluginSessionId(id);
     let command = if rtcp {
-        ShardCommand::RelayRtcp { session, video, packet: bytes }
+        ShardCommand::RelayRtcp {
+            session,
+            video,
+            packet: bytes,
+        }
     } else {
-        ShardCommand::RelayRtp { session, video, packet: bytes }
+        ShardCommand::RelayRtp {
+            session,
+            video,
+            packet: bytes,
+        }
     };
     host.borrow().core.shard_command(command);
     zero(ctx)
@@ -688,17 +807,26 @@ fn relay_rtcp<'js>(ctx: &Ctx<'js>, host: &HostRef, args: &ArgList<'js>) -> HostR
     relay_media(ctx, host, args, true)
 }
 
-fn relay_datachannel<'js>(ctx: &Ctx<'js>, host: &HostRef, args: &ArgList<'js>, text: bool) -> HostResult<'js> {
+fn relay_datachannel<'js>(
+    ctx: &Ctx<'js>,
+    host: &HostRef,
+    args: &ArgList<'js>,
+    text: bool,
+) -> HostResult<'js> {
     let id = to_u32(args.number(0)?);
     let data = payload_arg(ctx, host, args, 1)?;
     let declared = to_i32(args.number(2)?);
     let label = args.opt_string(3)?;
     let protocol = args.opt_string(4)?;
     if declared < 1 {
-        return Err(HostError::Throw(format!("Invalid payload of declared size {declared}")));
+        return Err(HostError::Throw(format!(
+            "Invalid payload of declared size {declared}"
+        )));
     }
     if !host.borrow().session(id)?.data_ready {
-        return Err(HostError::Throw(format!("Datachannel not ready yet for session {id}")));
+        return Err(HostError::Throw(format!(
+            "Datachannel not ready yet for session {id}"
+        )));
     }
     let mut bytes = payload_bytes(ctx, host, &data, text)?;
     bytes.truncate(declared as usize);
@@ -757,12 +885,16 @@ fn start_recording<'js>(ctx: &Ctx<'js>, host: &HostRef, args: &ArgList<'js>) -> 
             warn!(script = %h.script, session = id, codec = %name, "startRecording: unsupported codec");
             return Err(failed());
         }
-        let target =
-            recording::target_path(&h.recording, folder.as_deref(), filename.as_deref(), rand::random())
-                .map_err(|reason| {
-                    warn!(script = %h.script, session = id, %reason, "startRecording: refused");
-                    failed()
-                })?;
+        let target = recording::target_path(
+            &h.recording,
+            folder.as_deref(),
+            filename.as_deref(),
+            rand::random(),
+        )
+        .map_err(|reason| {
+            warn!(script = %h.script, session = id, %reason, "startRecording: refused");
+            failed()
+        })?;
         // Decision 21: decide the slot before any file exists. A recorder
         // discarded for a busy slot was not produced (Janus throws when that
         // is all a call did); an unknown type counts as produced.
@@ -821,7 +953,9 @@ fn start_recording<'js>(ctx: &Ctx<'js>, host: &HostRef, args: &ArgList<'js>) -> 
         });
     }
     if video {
-        core.route(RouteUpdate::SendPli { session: PluginSessionId(id) });
+        core.route(RouteUpdate::SendPli {
+            session: PluginSessionId(id),
+        });
     }
     zero(ctx)
 }
@@ -832,11 +966,18 @@ fn stop_recording<'js>(ctx: &Ctx<'js>, host: &HostRef, args: &ArgList<'js>) -> H
     let core = h.core.clone();
     let session = h.session_mut(id)?;
     for i in 1..4 {
-        let Some(kind) = args.string_if(i)? else { continue };
-        let Some(medium) = Medium::parse(&kind) else { continue };
+        let Some(kind) = args.string_if(i)? else {
+            continue;
+        };
+        let Some(medium) = Medium::parse(&kind) else {
+            continue;
+        };
         if session.recording[slot(medium)] {
             session.recording[slot(medium)] = false;
-            core.shard_command(ShardCommand::StopRecording { session: PluginSessionId(id), medium });
+            core.shard_command(ShardCommand::StopRecording {
+                session: PluginSessionId(id),
+                medium,
+            });
         }
     }
     zero(ctx)

@@ -182,10 +182,19 @@ impl ScriptPlugin {
     ) -> Result<Arc<Self>, ScriptLoadError> {
         let (commands, receiver) = flume::bounded(QUEUE_CAPACITY);
         let (loaded_tx, loaded_rx) = std::sync::mpsc::channel();
-        let setup = Setup { config: cfg.clone(), limits, recording, core, extras };
+        let setup = Setup {
+            config: cfg.clone(),
+            limits,
+            recording,
+            core,
+            extras,
+        };
         let thread_name = format!(
             "jsfu-script-{}",
-            cfg.file.file_stem().map(|s| s.to_string_lossy()).unwrap_or_default()
+            cfg.file
+                .file_stem()
+                .map(|s| s.to_string_lossy())
+                .unwrap_or_default()
         );
         std::thread::Builder::new()
             .name(thread_name)
@@ -201,7 +210,12 @@ impl ScriptPlugin {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| cfg.file.display().to_string());
-        Ok(Arc::new(Self { commands, info: loaded.info, script_name, callbacks: loaded.callbacks }))
+        Ok(Arc::new(Self {
+            commands,
+            info: loaded.info,
+            script_name,
+            callbacks: loaded.callbacks,
+        }))
     }
 
     /// The optional callbacks the script defines.
@@ -221,19 +235,42 @@ impl ScriptPlugin {
 
     /// An RTP packet from the peer of `id` (only when [`Self::has_incoming_rtp`]).
     pub fn incoming_rtp(&self, id: PluginSessionId, video: bool, packet: Vec<u8>) {
-        self.send_media(Command::IncomingRtp { id, video, rtcp: false, packet });
+        self.send_media(Command::IncomingRtp {
+            id,
+            video,
+            rtcp: false,
+            packet,
+        });
     }
 
     /// An RTCP compound from the peer of `id` (only when [`Self::has_incoming_rtcp`]).
     pub fn incoming_rtcp(&self, id: PluginSessionId, video: bool, packet: Vec<u8>) {
-        self.send_media(Command::IncomingRtp { id, video, rtcp: true, packet });
+        self.send_media(Command::IncomingRtp {
+            id,
+            video,
+            rtcp: true,
+            packet,
+        });
     }
 
     /// A data-channel message from the peer of `id`: text goes to
     /// `incomingTextData` (or the legacy `incomingData`), binary to
     /// `incomingBinaryData`, if defined.
-    pub fn incoming_data(&self, id: PluginSessionId, text: bool, data: Vec<u8>, label: String, protocol: String) {
-        self.send_media(Command::IncomingData { id, text, data, label, protocol });
+    pub fn incoming_data(
+        &self,
+        id: PluginSessionId,
+        text: bool,
+        data: Vec<u8>,
+        label: String,
+        protocol: String,
+    ) {
+        self.send_media(Command::IncomingData {
+            id,
+            text,
+            data,
+            label,
+            protocol,
+        });
     }
 
     /// The data channel of `id` is ready / drained its buffers: marks the
@@ -249,13 +286,21 @@ impl ScriptPlugin {
 
     /// The simulcast substream relayed to `id` changed.
     pub fn substream_changed(&self, id: PluginSessionId, substream: u8) {
-        self.send_media(Command::LayerChanged { id, temporal: false, layer: substream });
+        self.send_media(Command::LayerChanged {
+            id,
+            temporal: false,
+            layer: substream,
+        });
     }
 
     /// The temporal layer relayed to `id` changed (called whenever the
     /// script defines `temporalLayerChanged`, decision 1).
     pub fn temporal_layer_changed(&self, id: PluginSessionId, layer: u8) {
-        self.send_media(Command::LayerChanged { id, temporal: true, layer });
+        self.send_media(Command::LayerChanged {
+            id,
+            temporal: true,
+            layer,
+        });
     }
 
     /// Queues a command that may be dropped when the script is overloaded.
@@ -292,7 +337,10 @@ impl Plugin for ScriptPlugin {
         _opaque_id: Option<String>,
     ) -> oneshot::Receiver<Result<PluginSessionId, PluginError>> {
         let (reply, rx) = oneshot::channel();
-        match self.commands.try_send(Command::CreateSession { handle, reply }) {
+        match self
+            .commands
+            .try_send(Command::CreateSession { handle, reply })
+        {
             Ok(()) => {}
             Err(flume::TrySendError::Full(Command::CreateSession { reply, .. })) => {
                 let _ = reply.send(Err(PluginError::Overloaded));
@@ -313,7 +361,13 @@ impl Plugin for ScriptPlugin {
         jsep: Option<JsepForPlugin>,
     ) -> oneshot::Receiver<MessageReply> {
         let (reply, rx) = oneshot::channel();
-        if let Err(e) = self.commands.try_send(Command::HandleMessage { id, transaction, body, jsep, reply }) {
+        if let Err(e) = self.commands.try_send(Command::HandleMessage {
+            id,
+            transaction,
+            body,
+            jsep,
+            reply,
+        }) {
             if let Command::HandleMessage { reply, .. } = e.into_inner() {
                 warn!(script = %self.script_name, "script queue full or closed, message refused");
                 let _ = reply.send(MessageReply::Error("Duktape error".to_owned()));
@@ -350,6 +404,26 @@ impl Plugin for ScriptPlugin {
         Self::substream_changed(self, id, substream);
     }
 
+    fn wants_incoming_rtp(&self) -> bool {
+        self.has_incoming_rtp()
+    }
+
+    fn wants_incoming_rtcp(&self) -> bool {
+        self.has_incoming_rtcp()
+    }
+
+    fn incoming_rtp(&self, id: PluginSessionId, video: bool, packet: Vec<u8>) {
+        Self::incoming_rtp(self, id, video, packet);
+    }
+
+    fn incoming_rtcp(&self, id: PluginSessionId, video: bool, packet: Vec<u8>) {
+        Self::incoming_rtcp(self, id, video, packet);
+    }
+
+    fn slow_link(&self, id: PluginSessionId, uplink: bool, video: bool) {
+        Self::slow_link(self, id, uplink, video);
+    }
+
     fn wants_incoming_text_data(&self) -> bool {
         self.callbacks().handles_text_data()
     }
@@ -358,7 +432,14 @@ impl Plugin for ScriptPlugin {
         self.callbacks().handles_binary_data()
     }
 
-    fn incoming_data(&self, id: PluginSessionId, text: bool, data: Vec<u8>, label: String, protocol: String) {
+    fn incoming_data(
+        &self,
+        id: PluginSessionId,
+        text: bool,
+        data: Vec<u8>,
+        label: String,
+        protocol: String,
+    ) {
         Self::incoming_data(self, id, text, data, label, protocol);
     }
 
@@ -372,7 +453,10 @@ impl Plugin for ScriptPlugin {
 
     fn handle_admin_message(&self, request: Option<String>) -> oneshot::Receiver<Value> {
         let (reply, rx) = oneshot::channel();
-        if let Err(e) = self.commands.try_send(Command::AdminMessage { request, reply }) {
+        if let Err(e) = self
+            .commands
+            .try_send(Command::AdminMessage { request, reply })
+        {
             if let Command::AdminMessage { reply, .. } = e.into_inner() {
                 let _ = reply.send(Value::Object(Map::new()));
             }

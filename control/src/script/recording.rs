@@ -11,8 +11,23 @@ use crate::config::RecordingConfig;
 
 /// Codec names the recorder accepts (matched case-insensitively).
 const KNOWN_CODECS: &[&str] = &[
-    "opus", "multiopus", "g711", "pcmu", "pcma", "g722", "l16-48", "l16", "isac16", "isac32",
-    "vp8", "vp9", "h264", "av1", "h265", "text", "binary",
+    "opus",
+    "multiopus",
+    "g711",
+    "pcmu",
+    "pcma",
+    "g722",
+    "l16-48",
+    "l16",
+    "isac16",
+    "isac32",
+    "vp8",
+    "vp9",
+    "h264",
+    "av1",
+    "h265",
+    "text",
+    "binary",
 ];
 
 /// Splits `name/fmtp=params` into the codec name and its parameters.
@@ -71,23 +86,42 @@ pub(crate) fn target_path(
         Some(f) if !f.is_empty() => f.to_owned(),
         _ => format!("janus-recording-{random}"),
     };
-    let name = if name.ends_with(".mjr") { name } else { format!("{name}.mjr") };
+    let name = if name.ends_with(".mjr") {
+        name
+    } else {
+        format!("{name}.mjr")
+    };
     let joined = match folder {
         Some(folder) if !folder.is_empty() => {
             let folder = Path::new(folder);
-            let folder = if folder.is_absolute() { folder.to_path_buf() } else { base.join(folder) };
+            let folder = if folder.is_absolute() {
+                folder.to_path_buf()
+            } else {
+                base.join(folder)
+            };
             folder.join(name.trim_start_matches('/'))
         }
         _ => {
             let name = Path::new(&name);
-            if name.is_absolute() { name.to_path_buf() } else { base.join(name) }
+            if name.is_absolute() {
+                name.to_path_buf()
+            } else {
+                base.join(name)
+            }
         }
     };
-    let normalized =
-        normalize(&joined).ok_or_else(|| format!("'..' is not allowed in recording paths ({})", joined.display()))?;
+    let normalized = normalize(&joined).ok_or_else(|| {
+        format!(
+            "'..' is not allowed in recording paths ({})",
+            joined.display()
+        )
+    })?;
     let inside = |root: &Path| normalized.starts_with(root) && normalized != root;
     let allowed = inside(&base)
-        || cfg.allowed.iter().any(|a| absolute_base(a).is_ok_and(|root| inside(&root)));
+        || cfg
+            .allowed
+            .iter()
+            .any(|a| absolute_base(a).is_ok_and(|root| inside(&root)));
     if !allowed {
         return Err(format!(
             "{} is outside the recordings folder {} and the allowed folders",
@@ -112,7 +146,8 @@ pub(crate) struct CreatedFile {
 /// extension if configured, creating missing folders.
 pub(crate) fn create(final_path: &Path, tmp_ext: Option<&str>) -> Result<CreatedFile, String> {
     if let Some(parent) = final_path.parent() {
-        fs::create_dir_all(parent).map_err(|e| format!("cannot create folder {}: {e}", parent.display()))?;
+        fs::create_dir_all(parent)
+            .map_err(|e| format!("cannot create folder {}: {e}", parent.display()))?;
     }
     let (path, renamed) = match tmp_ext.filter(|e| !e.is_empty()) {
         Some(ext) => {
@@ -124,7 +159,11 @@ pub(crate) fn create(final_path: &Path, tmp_ext: Option<&str>) -> Result<Created
         None => (final_path.to_path_buf(), None),
     };
     let file = File::create(&path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-    Ok(CreatedFile { file, path, final_path: renamed })
+    Ok(CreatedFile {
+        file,
+        path,
+        final_path: renamed,
+    })
 }
 
 #[cfg(test)]
@@ -133,7 +172,10 @@ mod tests {
 
     #[test]
     fn codec_parameters_are_split() {
-        assert_eq!(split_codec("vp9/fmtp=profile-id=2"), ("vp9", Some("profile-id=2")));
+        assert_eq!(
+            split_codec("vp9/fmtp=profile-id=2"),
+            ("vp9", Some("profile-id=2"))
+        );
         assert_eq!(split_codec("opus"), ("opus", None));
         assert!(known_codec("VP8"));
         assert!(!known_codec("mp3"));
@@ -143,12 +185,28 @@ mod tests {
     fn paths_stay_inside_the_recordings_folder() {
         let dir = std::env::temp_dir();
         let base = absolute_base(&dir).unwrap();
-        let dir = RecordingConfig { dir, tmp_ext: None, allowed: Vec::new() };
-        assert_eq!(target_path(&dir, Some("sub"), Some("a"), 1).unwrap(), base.join("sub/a.mjr"));
-        assert_eq!(target_path(&dir, None, Some("x/b.mjr"), 1).unwrap(), base.join("x/b.mjr"));
-        assert_eq!(target_path(&dir, None, None, 7).unwrap(), base.join("janus-recording-7.mjr"));
+        let dir = RecordingConfig {
+            dir,
+            tmp_ext: None,
+            allowed: Vec::new(),
+        };
+        assert_eq!(
+            target_path(&dir, Some("sub"), Some("a"), 1).unwrap(),
+            base.join("sub/a.mjr")
+        );
+        assert_eq!(
+            target_path(&dir, None, Some("x/b.mjr"), 1).unwrap(),
+            base.join("x/b.mjr")
+        );
+        assert_eq!(
+            target_path(&dir, None, None, 7).unwrap(),
+            base.join("janus-recording-7.mjr")
+        );
         let inside = format!("{}/deep", base.display());
-        assert_eq!(target_path(&dir, Some(&inside), Some("c"), 1).unwrap(), base.join("deep/c.mjr"));
+        assert_eq!(
+            target_path(&dir, Some(&inside), Some("c"), 1).unwrap(),
+            base.join("deep/c.mjr")
+        );
         assert!(target_path(&dir, Some("/etc"), Some("passwd"), 1).is_err());
         assert!(target_path(&dir, Some("../up"), Some("a"), 1).is_err());
         assert!(target_path(&dir, None, Some("/etc/a"), 1).is_err());
@@ -162,15 +220,28 @@ mod tests {
         fs::create_dir_all(&rec).unwrap();
         fs::create_dir_all(&extra).unwrap();
         let extra_abs = extra.canonicalize().unwrap();
-        let cfg = RecordingConfig { dir: rec.clone(), tmp_ext: None, allowed: vec![extra.clone()] };
+        let cfg = RecordingConfig {
+            dir: rec.clone(),
+            tmp_ext: None,
+            allowed: vec![extra.clone()],
+        };
         let inside = format!("{}", extra_abs.display());
-        assert_eq!(target_path(&cfg, Some(&inside), Some("a"), 1).unwrap(), extra_abs.join("a.mjr"));
-        assert_eq!(target_path(&cfg, None, Some(&format!("{inside}/b/c")), 1).unwrap(), extra_abs.join("b/c.mjr"));
+        assert_eq!(
+            target_path(&cfg, Some(&inside), Some("a"), 1).unwrap(),
+            extra_abs.join("a.mjr")
+        );
+        assert_eq!(
+            target_path(&cfg, None, Some(&format!("{inside}/b/c")), 1).unwrap(),
+            extra_abs.join("b/c.mjr")
+        );
         // The allowed folder itself is not a file name; others stay refused.
         assert!(target_path(&cfg, Some(&scratch.display().to_string()), Some("x"), 1).is_err());
         assert!(target_path(&cfg, Some("/etc"), Some("x"), 1).is_err());
         assert!(target_path(&cfg, Some(&format!("{inside}/../rec2")), Some("x"), 1).is_err());
-        let none = RecordingConfig { allowed: Vec::new(), ..cfg };
+        let none = RecordingConfig {
+            allowed: Vec::new(),
+            ..cfg
+        };
         assert!(target_path(&none, Some(&inside), Some("a"), 1).is_err());
         let _ = fs::remove_dir_all(&scratch);
     }

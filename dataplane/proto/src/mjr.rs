@@ -19,7 +19,7 @@
 
 use std::fmt::Write as _;
 
-use crate::rtp::rewrite::{SwitchingContext, switching_clock_rate};
+use crate::rtp::rewrite::{Rewritten, SwitchingContext, switching_clock_rate};
 use crate::rtp::{RtpView, RtpViewMut, Ssrc};
 
 /// The magic of a version-2 recording (timestamped frames).
@@ -295,7 +295,9 @@ impl RtpRecordRewriter {
     }
 
     /// Appends a frame holding a rewritten copy of `packet` (the caller's
-    /// bytes are not touched). `now_us` is a monotonic time in µs.
+    /// bytes are not touched; the copy is `out[start + RTP_FRAME_OVERHEAD..]`
+    /// with `start` the length of `out` before the call). `now_us` is a
+    /// monotonic time in µs. Returns what the switching context decided.
     pub fn write_frame(
         &mut self,
         out: &mut Vec<u8>,
@@ -303,7 +305,7 @@ impl RtpRecordRewriter {
         packet: &[u8],
         now_us: u64,
         video: bool,
-    ) -> Result<(), MjrError> {
+    ) -> Result<Rewritten, MjrError> {
         let view = RtpView::parse(packet).map_err(|_| MjrError::NotRtp)?;
         let clock_rate = switching_clock_rate(video, view.pt());
         let start = out.len();
@@ -314,10 +316,10 @@ impl RtpRecordRewriter {
             out.truncate(start);
             return Err(MjrError::NotRtp);
         };
-        self.switching.apply(&mut v, now_us, clock_rate);
+        let rewritten = self.switching.apply(&mut v, now_us, clock_rate);
         let ssrc = *self.ssrc.get_or_insert(view.ssrc());
         v.set_ssrc(ssrc);
-        Ok(())
+        Ok(rewritten)
     }
 }
 

@@ -289,6 +289,8 @@ pub struct SctpStats {
     pub channels_refused: u64,
     /// Packets the stack could not even route (bad header, unexpected INIT).
     pub packets_ignored: u64,
+    /// Times the SCTP stack failed internally (the association was dropped).
+    pub stack_failures: u64,
 }
 
 #[derive(Debug)]
@@ -374,15 +376,16 @@ impl SctpAssociation {
             return;
         }
         self.started = true;
+        self.guarded(|s| s.connect(now));
+    }
+
+    fn connect(&mut self, now: Instant) {
         if self.role == SctpRole::Client {
             let mut config = ClientConfig::new();
             config.transport = self.transport.clone();
             match self.endpoint.connect(config, TUNNEL_ADDR) {
                 Ok(pair) => self.association = Some(pair),
-                Err(_) => {
-                    self.lost = true;
-                    self.events.push_back(SctpEvent::Lost);
-                }
+                Err(_) => self.fail(),
             }
         }
         self.drive(now);
@@ -410,6 +413,10 @@ impl SctpAssociation {
 
     /// Handles one SCTP packet (one DTLS application-data record).
     pub fn handle_data(&mut self, now: Instant, packet: &[u8]) {
+        self.guarded(|a| a.handle_data_inner(now, packet));
+    }
+
+    fn handle_data_inner(&mut self, now: Instant, packet: &[u8]) {
         if self.lost {
             self.stats.packets_ignored += 1;
             return;
@@ -476,10 +483,38 @@ impl SctpAssociation {
 
     /// Runs expired timers (retransmissions, SACK delay, heartbeats).
     pub fn handle_timeout(&mut self, now: Instant) {
-        if let Some((_, a)) = &mut self.association {
-            a.handle_timeout(now);
-            self.drive(now);
+        self.guarded(|s| {
+            if let Some((_, a)) = &mut s.association {
+                a.handle_timeout(now);
+                s.drive(now);
+            }
+        });
+    }
+
+    /// Runs `f` on the SCTP stack; should the third-party stack panic on
+    /// some input, the association is dropped (reported as
+    /// [`SctpEvent::Lost`] and counted) instead of taking the shard down.
+    fn guarded<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> Option<T> {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self))) {
+            Ok(v) => Some(v),
+            Err(_) => {
+                self.stats.stack_failures += 1;
+                self.fail();
+                None
+            }
         }
+    }
+
+    /// Forgets the association and everything queued on it.
+    fn fail(&mut self) {
+        self.connected = false;
+        self.lost = true;
+        self.association = None;
+        self.channels.clear();
+        self.pending.clear();
+        self.pending_bytes = 0;
+        self.transmit.clear();
+        self.events.push_back(SctpEvent::Lost);
     }
 
     /// The next SCTP packet to send as one DTLS application-data record.
@@ -509,7 +544,9 @@ impl SctpAssociation {
         } else {
             label
         };
-        let result = self.send_inner(now, label, protocol, text, data);
+        let result = self
+            .guarded(|s| s.send_inner(now, label, protocol, text, data))
+            .unwrap_or(Err(SctpSendError::Closed));
         match result {
             Ok(()) => {}
             Err(SctpSendError::Oversized) => self.stats.dropped_oversized += 1,
@@ -631,6 +668,11 @@ impl SctpAssociation {
 
     /// Closes (resets) the channel with this label; false when there is none.
     pub fn close_channel(&mut self, now: Instant, label: &str) -> bool {
+        self.guarded(|s| s.close_channel_inner(now, label))
+            .unwrap_or(false)
+    }
+
+    fn close_channel_inner(&mut self, now: Instant, label: &str) -> bool {
         let Some((&id, _)) = self.channels.iter().find(|(_, c)| c.label == label) else {
             return false;
         };
@@ -725,13 +767,10 @@ impl SctpAssociation {
                 }
             }
             Event::HandshakeFailed { .. } | Event::AssociationLost { .. } => {
-                self.connected = false;
-                self.lost = true;
-                self.association = None;
-                self.channels.clear();
-                self.pending.clear();
-                self.pending_bytes = 0;
-                self.events.push_back(SctpEvent::Lost);
+                // What was already written (e.g. an ABORT) still goes out.
+                let transmit = std::mem::take(&mut self.transmit);
+                self.fail();
+                self.transmit = transmit;
             }
             Event::Stream(StreamEvent::Opened { .. }) => {
                 // Channels exist once DCEP OPEN arrives; just empty the

@@ -338,6 +338,9 @@ pub struct HeaderExtensionIds {
     pub abs_send_time: Option<u8>,
     /// `urn:ietf:params:rtp-hdrext:ssrc-audio-level`.
     pub audio_level: Option<u8>,
+    /// The AV1 dependency descriptor (`https://aomediacodec.github.io/av1-rtp-spec/#dependency-descriptor-rtp-header-extension`):
+    /// temporal-layer filtering of simulcast AV1 (media.md §7.3).
+    pub dependency_descriptor: Option<u8>,
 }
 
 /// One negotiated audio or video m-line of a PeerConnection (media.md §1).

@@ -13,8 +13,20 @@ use jsfu_proto::sctp::{DEFAULT_LABEL, DataMessage, SctpAssociation, SctpEvent, S
 use jsfu_route::{MediaEvent, PluginSessionId, SessionKey};
 
 use crate::io;
+use crate::session::Session;
+
+/// Data events that may wait behind lifecycle events for control (beyond,
+/// they are dropped and counted as [`DropReason::EventQueueFull`]).
+const MAX_QUEUED_DATA_EVENTS: usize = 1024;
 use crate::shard::{PeerMsg, Shard, slab_get};
 use crate::stats::DropReason;
+
+/// Logs the counters of a session's association when its PC goes away.
+pub(crate) fn log_sctp_stats(s: &Session) {
+    if let Some(sctp) = &s.sctp {
+        tracing::debug!(session = %s.id, stats = ?sctp.stats(), "SCTP association closed");
+    }
+}
 
 impl Shard {
     /// DTLS came up: start the association of a PC with a data m-line.
@@ -159,13 +171,16 @@ impl Shard {
             s.config.script_incoming_binary_data
         };
         if to_script {
-            self.emit_lossy(MediaEvent::IncomingData {
-                session: id,
-                text: m.text,
-                label: m.label,
-                protocol: m.protocol,
-                data: m.data,
-            });
+            self.emit_lossy_ordered(
+                MediaEvent::IncomingData {
+                    session: id,
+                    text: m.text,
+                    label: m.label,
+                    protocol: m.protocol,
+                    data: m.data,
+                },
+                MAX_QUEUED_DATA_EVENTS,
+            );
             return;
         }
         self.relay_data(now, id, m.text, &m.data);

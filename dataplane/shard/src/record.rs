@@ -18,13 +18,11 @@
 //!
 //! Hooks for other parts of the shard:
 //! * [`Shard::record_rtp`]: called on the native relay path for every packet
-//!   that passes the publish gate. Simulcast video must call it only with the
-//!   packets of the layer the recording's own selection context (media.md
-//!   §7.3, targets 2/2, switching at keyframes) chooses, and call
-//!   [`Shard::record_skip`] for packets that context drops within the chosen
-//!   layer (temporal filter); the recorder itself keeps one SSRC and
-//!   continuous sequence numbers and timestamps across layer switches.
-//!   [`Shard::is_recording_video`] tells whether such a context is needed.
+//!   that passes the publish gate. Simulcast video (a packet with a layer
+//!   tag) goes through the video recorder's own selection context (media.md
+//!   §7.3 with targets 2/2, switching at keyframes; PLIs when it needs a
+//!   keyframe); only the chosen layer is written, with one SSRC, continuous
+//!   sequence numbers and timestamps, and VP8 picture ids kept continuous.
 //! * [`Shard::record_data`]: every incoming data-channel message, before any
 //!   script callback and regardless of the publish gate.
 
@@ -38,9 +36,11 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use jsfu_proto::mjr::{self, InfoHeader, MjrKind, RtpRecordRewriter};
-use jsfu_route::{Medium, PluginSessionId, ShardId};
+use jsfu_proto::rtp::RtpViewMut;
+use jsfu_route::{Medium, PluginSessionId, ShardId, SimulcastTarget};
 
 use crate::shard::Shard;
+use crate::simulcast::{LayerSelector, LayerTag};
 
 /// A recorder hands its buffer to the writer once it holds this many bytes.
 pub(crate) const CHUNK_BYTES: usize = 32 * 1024;
@@ -118,6 +118,8 @@ struct Recorder {
     /// The writer has accepted a chunk starting with the info header.
     header_delivered: bool,
     rewriter: RtpRecordRewriter,
+    /// Simulcast layer selection (targets 2/2) and VP8 continuity.
+    layers: LayerSelector,
     /// Frames waiting for the writer.
     buf: Vec<u8>,
     frames_in_buf: u64,
@@ -265,6 +267,7 @@ impl Recorders {
             header_at: None,
             header_delivered: false,
             rewriter: RtpRecordRewriter::new(),
+            layers: LayerSelector::new(),
             buf: Vec::new(),
             frames_in_buf: 0,
             buf_since: None,
@@ -398,8 +401,9 @@ impl Recorders {
         })
     }
 
-    /// Records one RTP packet; returns whether a PLI should be sent to the
-    /// session's peer (first packet of a video recording).
+    /// Records one RTP packet (`tag`: its simulcast layer); returns whether
+    /// a keyframe should be asked of the session's peer (first packet of a
+    /// video recording, or the simulcast selection needs one).
     fn rtp(
         &mut self,
         now: Instant,
@@ -407,51 +411,66 @@ impl Recorders {
         session: PluginSessionId,
         video: bool,
         packet: &[u8],
+        tag: Option<&LayerTag>,
     ) -> bool {
+        let medium = if video { Medium::Video } else { Medium::Audio };
         let Some(slots) = self.sessions.get_mut(&session) else {
             return false;
         };
-        let Some(mut r) = slots[slot(if video { Medium::Video } else { Medium::Audio })].take()
-        else {
+        let Some(mut r) = slots[slot(medium)].take() else {
             return false;
         };
-        let pli = std::mem::take(&mut r.pli_pending);
-        self.add_rtp(&mut r, now, now_us, packet);
+        let mut pli = std::mem::take(&mut r.pli_pending);
+        let mut vp8 = false;
+        let selected = match tag.filter(|_| video) {
+            None => true,
+            Some(tag) => {
+                let top = SimulcastTarget {
+                    substream: 2,
+                    temporal: 2,
+                };
+                let selection = r.layers.process(session, tag, top, now_us);
+                if selection.temporal_drop {
+                    r.rewriter.skip_packet();
+                }
+                pli |= selection.pli;
+                vp8 = selection.vp8;
+                selection.relay
+            }
+        };
+        if selected {
+            self.add_rtp(&mut r, now, now_us, packet, vp8);
+        }
         if let Some(slots) = self.sessions.get_mut(&session) {
-            slots[slot(if video { Medium::Video } else { Medium::Audio })] = Some(r);
+            slots[slot(medium)] = Some(r);
         }
         pli
     }
 
-    fn add_rtp(&mut self, r: &mut Recorder, now: Instant, now_us: u64, packet: &[u8]) {
+    fn add_rtp(&mut self, r: &mut Recorder, now: Instant, now_us: u64, packet: &[u8], vp8: bool) {
         if !Self::begin_frame(r, now) {
             self.stats.frames_dropped += 1;
             return;
         }
         let time = Self::frame_time(r, now);
         let mark = r.buf.len();
-        if r.rewriter
+        let Ok(rewritten) = r
+            .rewriter
             .write_frame(&mut r.buf, time, packet, now_us, r.video)
-            .is_err()
-        {
+        else {
             r.buf.truncate(mark);
             self.stats.frames_dropped += 1;
             return;
+        };
+        if vp8 {
+            if let Ok(mut v) = RtpViewMut::parse(&mut r.buf[mark + mjr::RTP_FRAME_OVERHEAD..]) {
+                // A descriptor that does not parse is written as is.
+                let _ = r.layers.vp8.rewrite(v.payload_mut(), rewritten.switched);
+            }
         }
         r.frames_in_buf += 1;
         if r.buf.len() >= CHUNK_BYTES {
             self.hand_over(r, false);
-        }
-    }
-
-    #[allow(dead_code, reason = "hook for the simulcast path")]
-    fn skip(&mut self, session: PluginSessionId) {
-        if let Some(Some(r)) = self
-            .sessions
-            .get_mut(&session)
-            .map(|s| &mut s[slot(Medium::Video)])
-        {
-            r.rewriter.skip_packet();
         }
     }
 
@@ -507,13 +526,6 @@ impl Recorders {
                 }
             }
         }
-    }
-
-    #[allow(dead_code, reason = "hook for the simulcast path")]
-    fn video_active(&self, session: PluginSessionId) -> bool {
-        self.sessions
-            .get(&session)
-            .is_some_and(|s| s[slot(Medium::Video)].is_some())
     }
 }
 
@@ -618,27 +630,15 @@ impl Shard {
         session: PluginSessionId,
         video: bool,
         packet: &[u8],
+        tag: Option<&LayerTag>,
     ) {
         if self.recorders.is_empty() {
             return;
         }
         let now_us = self.now_us(now);
-        if self.recorders.rtp(now, now_us, session, video, packet) {
-            self.request_pli(now, session);
+        if self.recorders.rtp(now, now_us, session, video, packet, tag) {
+            self.request_keyframe(now, session);
         }
-    }
-
-    /// A simulcast packet of the recorded layer was left out by the
-    /// recording's temporal filter: keep the written sequence gapless.
-    #[allow(dead_code, reason = "hook for the simulcast and data-channel paths")]
-    pub(crate) fn record_skip(&mut self, session: PluginSessionId) {
-        self.recorders.skip(session);
-    }
-
-    /// Whether `session` has a video recorder (simulcast hook).
-    #[allow(dead_code, reason = "hook for the simulcast and data-channel paths")]
-    pub(crate) fn is_recording_video(&self, session: PluginSessionId) -> bool {
-        self.recorders.video_active(session)
     }
 
     /// Records an incoming data-channel message of `session` (text or
@@ -650,5 +650,420 @@ impl Shard {
             return;
         }
         self.recorders.data(Instant::now(), session, bytes);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jsfu_proto::mjr::MjrVersion;
+    use jsfu_proto::rtp::RtpView;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("jsfu-record-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn rtp(seq: u16, ts: u32, ssrc: u32) -> Vec<u8> {
+        let mut p = vec![0x80, 111];
+        p.extend_from_slice(&seq.to_be_bytes());
+        p.extend_from_slice(&ts.to_be_bytes());
+        p.extend_from_slice(&ssrc.to_be_bytes());
+        p.extend_from_slice(&[0xfc; 40]);
+        p
+    }
+
+    fn start(
+        r: &mut Recorders,
+        session: u32,
+        medium: Medium,
+        codec: &str,
+        path: &std::path::Path,
+        final_path: Option<PathBuf>,
+    ) {
+        r.start(StartRecording {
+            session: PluginSessionId(session),
+            medium,
+            codec: codec.into(),
+            fmtp: None,
+            file: File::create(path).unwrap(),
+            path: path.to_path_buf(),
+            final_path,
+            encrypted: false,
+        });
+    }
+
+    #[test]
+    fn audio_and_data_reach_the_files_in_mjr_layout() {
+        let dir = scratch("basic");
+        let audio_tmp = dir.join("a.mjr.tmp");
+        let audio = dir.join("a.mjr");
+        let data = dir.join("d.mjr");
+        let mut r = Recorders::new(ShardId(3));
+        start(
+            &mut r,
+            7,
+            Medium::Audio,
+            "opus",
+            &audio_tmp,
+            Some(audio.clone()),
+        );
+        start(&mut r, 7, Medium::Data, "text", &data, None);
+        let t0 = Instant::now();
+        let s = PluginSessionId(7);
+        for i in 0..50u16 {
+            let now = t0 + Duration::from_millis(20 * u64::from(i));
+            // The sender restarts halfway: the file keeps one SSRC.
+            let ssrc = if i < 25 { 0x1111 } else { 0x2222 };
+            let pli = r.rtp(
+                now,
+                u64::from(i) * 20_000,
+                s,
+                false,
+                &rtp(i, u32::from(i) * 960, ssrc),
+                None,
+            );
+            assert!(!pli, "audio recordings never ask for a PLI");
+            if i % 10 == 0 {
+                r.data(now, s, format!("message {i}").as_bytes());
+            }
+        }
+        // Video is not recorded for this session, nor anything for another.
+        assert!(!r.rtp(t0, 0, s, true, &rtp(1, 1, 1), None));
+        assert!(!r.rtp(t0, 0, PluginSessionId(8), false, &rtp(1, 1, 1), None));
+        assert_eq!(r.stats().active, 2);
+        r.stop(s, Medium::Audio);
+        r.stop(s, Medium::Data);
+        r.shutdown();
+        let stats = r.stats();
+        assert_eq!(
+            (
+                stats.active,
+                stats.opened,
+                stats.frames,
+                stats.frames_dropped
+            ),
+            (0, 2, 55, 0)
+        );
+
+        assert!(!audio_tmp.exists(), "the temporary file was renamed");
+        let bytes = std::fs::read(&audio).unwrap();
+        let file = mjr::read(&bytes).unwrap();
+        assert_eq!(file.version, MjrVersion::V2);
+        let info = file.info.unwrap();
+        assert!(
+            info.starts_with("{\"t\": \"a\", \"c\": \"opus\", \"s\": "),
+            "{info}"
+        );
+        assert_eq!(file.frames.len(), 50);
+        assert_eq!(file.stopped_at, None);
+        let mut last_ts = 0;
+        for (i, f) in file.frames.iter().enumerate() {
+            let v = RtpView::parse(f.body).unwrap();
+            assert_eq!(v.ssrc().0, 0x1111);
+            assert_eq!(usize::from(v.seq().0), i);
+            assert!(i == 0 || v.timestamp() > last_ts);
+            last_ts = v.timestamp();
+            assert_eq!(f.time_ms, Some(20 * i as u32));
+        }
+
+        let bytes = std::fs::read(&data).unwrap();
+        let file = mjr::read(&bytes).unwrap();
+        assert!(
+            file.info
+                .unwrap()
+                .starts_with("{\"t\": \"d\", \"c\": \"text\"")
+        );
+        let messages: Vec<&[u8]> = file.frames.iter().map(|f| f.data().unwrap().1).collect();
+        assert_eq!(
+            messages,
+            vec![
+                &b"message 0"[..],
+                b"message 10",
+                b"message 20",
+                b"message 30",
+                b"message 40"
+            ]
+        );
+        // janus-pp-rec turns the data recording into subtitles, when installed.
+        let srt = dir.join("d.srt");
+        if let Ok(out) = std::process::Command::new("janus-pp-rec")
+            .arg(&data)
+            .arg(&srt)
+            .output()
+        {
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let text = std::fs::read_to_string(&srt).unwrap();
+            assert!(
+                text.contains("message 0") && text.contains("message 40"),
+                "{text}"
+            );
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_slow_disk_drops_whole_chunks_and_the_header_survives() {
+        let dir = scratch("drop");
+        let path = dir.join("v.mjr");
+        let mut r = Recorders::new(ShardId(0));
+        start(&mut r, 1, Medium::Video, "vp8", &path, None);
+        let s = PluginSessionId(1);
+        let t0 = Instant::now();
+        // The writer is "behind": the first chunk is dropped.
+        let shared = r.writer.as_ref().unwrap().shared.clone();
+        shared
+            .in_flight
+            .fetch_add(MAX_CHUNKS_IN_FLIGHT, Ordering::Relaxed);
+        assert!(
+            r.rtp(t0, 0, s, true, &rtp(0, 0, 9), None),
+            "first video packet asks for a PLI"
+        );
+        // Fill one chunk: it is dropped as a whole when handed over.
+        let frame = 40 + 12 + mjr::RTP_FRAME_OVERHEAD;
+        let mut fed = 1u64;
+        while r.stats().frames_dropped == 0 {
+            assert!(
+                fed < (2 * CHUNK_BYTES / frame) as u64,
+                "nothing was dropped"
+            );
+            // Sequence numbers fit u16 (bounded above).
+            assert!(!r.rtp(t0, 0, s, true, &rtp(fed as u16, 0, 9), None));
+            fed += 1;
+        }
+        assert_eq!(r.stats().frames_dropped, fed);
+        assert!(fed >= (CHUNK_BYTES / frame - 2) as u64);
+        assert_eq!(r.stats().frames, 0);
+        // It caught up: later frames are written, after the info header.
+        shared
+            .in_flight
+            .fetch_sub(MAX_CHUNKS_IN_FLIGHT, Ordering::Relaxed);
+        for i in 0..10u16 {
+            r.rtp(
+                t0 + Duration::from_secs(1),
+                0,
+                s,
+                true,
+                &rtp(1000 + i, 90_000, 9),
+                None,
+            );
+        }
+        r.tick(t0 + Duration::from_secs(2));
+        r.stop(s, Medium::Video);
+        r.shutdown();
+        assert_eq!(r.stats().frames, 10);
+        let bytes = std::fs::read(&path).unwrap();
+        let file = mjr::read(&bytes).unwrap();
+        assert!(
+            file.info
+                .unwrap()
+                .starts_with("{\"t\": \"v\", \"c\": \"vp8\"")
+        );
+        assert_eq!(file.frames.len(), 10);
+        assert_eq!(file.frames[0].time_ms, Some(1000));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn simulcast_records_the_top_layer_as_one_stream() {
+        use jsfu_proto::rtp::codec::{PayloadInfo, VideoCodec};
+        let dir = scratch("simulcast");
+        let path = dir.join("v.mjr");
+        let mut r = Recorders::new(ShardId(0));
+        start(&mut r, 4, Medium::Video, "vp8", &path, None);
+        let s = PluginSessionId(4);
+        let t0 = Instant::now();
+        let packet = |layer: u8, seq: u16, ts: u32| {
+            let mut p = vec![0x80, 96];
+            p.extend_from_slice(&seq.to_be_bytes());
+            p.extend_from_slice(&ts.to_be_bytes());
+            p.extend_from_slice(&(0x100 + u32::from(layer)).to_be_bytes());
+            // VP8 descriptor (S bit, no extensions), then the layer as a marker.
+            p.extend_from_slice(&[0x10, layer, 0, 0]);
+            p
+        };
+        let tag = |layer: u8, keyframe: bool| LayerTag {
+            layer,
+            codec: Some(VideoCodec::Vp8),
+            info: PayloadInfo {
+                keyframe,
+                start_of_frame: true,
+                ..PayloadInfo::default()
+            },
+        };
+        // Frames of all three layers, a keyframe on layer 0 first and on
+        // layer 2 from frame 5 on.
+        let mut pli = false;
+        for f in 0..10u16 {
+            let now = t0 + Duration::from_millis(33 * u64::from(f));
+            let now_us = 33_000 * u64::from(f);
+            for layer in 0..3u8 {
+                let keyframe = (layer == 0 && f == 0) || (layer == 2 && f == 5);
+                let p = packet(
+                    layer,
+                    1000 * u16::from(layer) + f,
+                    3000 * u32::from(f) + 7 * u32::from(layer),
+                );
+                pli |= r.rtp(now, now_us, s, true, &p, Some(&tag(layer, keyframe)));
+            }
+        }
+        assert!(pli, "a video recording asks for a keyframe");
+        r.stop(s, Medium::Video);
+        r.shutdown();
+        let bytes = std::fs::read(&path).unwrap();
+        let file = mjr::read(&bytes).unwrap();
+        let written: Vec<(u32, u16, u8)> = file
+            .frames
+            .iter()
+            .map(|f| {
+                let v = RtpView::parse(f.body).unwrap();
+                (v.ssrc().0, v.seq().0, v.payload()[1])
+            })
+            .collect();
+        // One packet per frame: layer 0 up to layer 2's keyframe (frame 5
+        // has both: layer 0's packet came first), then layer 2.
+        assert_eq!(written.len(), 11, "{written:?}");
+        assert!(
+            written.iter().all(|w| w.0 == 0x100),
+            "one SSRC: {written:?}"
+        );
+        for (i, w) in written.iter().enumerate() {
+            assert_eq!(
+                w.1,
+                written[0].1.wrapping_add(i as u16),
+                "continuous: {written:?}"
+            );
+            assert_eq!(w.2, if i < 6 { 0 } else { 2 }, "layers: {written:?}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn buffers_reach_the_disk_within_the_flush_interval() {
+        let dir = scratch("flush");
+        let path = dir.join("a.mjr");
+        let mut r = Recorders::new(ShardId(0));
+        start(&mut r, 2, Medium::Audio, "opus", &path, None);
+        let s = PluginSessionId(2);
+        let t0 = Instant::now();
+        r.rtp(t0, 0, s, false, &rtp(0, 0, 5), None);
+        r.tick(t0 + FLUSH_INTERVAL / 2);
+        r.tick(t0 + FLUSH_INTERVAL);
+        // Without stopping (as if the process were killed now), the frame
+        // is in the file once the writer has run.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let bytes = std::fs::read(&path).unwrap();
+            if mjr::read(&bytes).is_ok_and(|f| f.frames.len() == 1) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the frame never reached the file"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        r.shutdown();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Recording's cost on the relay thread against the least a relayed
+    /// packet costs there (SRTP unprotect of the sender's packet, protect of
+    /// one recipient's copy), for 1200-byte video packets:
+    /// `cargo test -p jsfu-shard --release --lib record::tests::cost_per_packet -- --ignored --nocapture`
+    /// CPU time of the calling thread (the writer thread's work is not
+    /// the relay's).
+    fn thread_cpu() -> Duration {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a valid, writable timespec; the clock id is a
+        // constant the kernel supports.
+        let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+        assert_eq!(rc, 0);
+        Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    }
+
+    #[test]
+    #[ignore = "benchmark: run in release with --ignored --nocapture"]
+    fn cost_per_packet() {
+        use jsfu_proto::srtp::{SrtpKeys, SrtpProfile, SrtpSession};
+        const N: u16 = 30_000;
+        let profile = SrtpProfile::Aes128CmSha1_80;
+        let peer = SrtpKeys::new(profile, &[7; 16], &[9; 14]).unwrap();
+        let local = SrtpKeys::new(profile, &[3; 16], &[4; 14]).unwrap();
+        let wire = || -> Vec<Vec<u8>> {
+            let mut sender = SrtpSession::outbound(&peer).unwrap();
+            (0..N)
+                .map(|i| {
+                    let mut p = vec![0x80, 96];
+                    p.extend_from_slice(&i.to_be_bytes());
+                    p.extend_from_slice(&(u32::from(i) * 3000).to_be_bytes());
+                    p.extend_from_slice(&0x5555u32.to_be_bytes());
+                    p.resize(1200, 0xab);
+                    let len = p.len();
+                    p.resize(1500, 0);
+                    let n = sender.protect_rtp(&mut p, len).unwrap();
+                    p.truncate(n);
+                    p
+                })
+                .collect()
+        };
+        let run = |packets: &[Vec<u8>], mut rec: Option<&mut Recorders>| -> Duration {
+            let mut inbound = SrtpSession::inbound(&peer).unwrap();
+            let mut outbound = SrtpSession::outbound(&local).unwrap();
+            let mut buf = [0u8; 1500];
+            let mut out = [0u8; 1500];
+            let t0 = thread_cpu();
+            for (i, p) in packets.iter().enumerate() {
+                buf[..p.len()].copy_from_slice(p);
+                let n = inbound.unprotect_rtp(&mut buf[..p.len()]).unwrap();
+                if let Some(r) = rec.as_deref_mut() {
+                    let now = Instant::now();
+                    r.rtp(
+                        now,
+                        i as u64 * 33_000,
+                        PluginSessionId(1),
+                        true,
+                        &buf[..n],
+                        None,
+                    );
+                }
+                out[..n].copy_from_slice(&buf[..n]);
+                outbound.protect_rtp(&mut out, n).unwrap();
+            }
+            thread_cpu().saturating_sub(t0)
+        };
+        let dir = scratch("bench");
+        let path = dir.join("v.mjr");
+        let mut r = Recorders::new(ShardId(0));
+        start(&mut r, 1, Medium::Video, "vp8", &path, None);
+        let mut best_base = Duration::MAX;
+        let mut best_rec = Duration::MAX;
+        for _ in 0..3 {
+            best_base = best_base.min(run(&wire(), None));
+            best_rec = best_rec.min(run(&wire(), Some(&mut r)));
+        }
+        r.stop(PluginSessionId(1), Medium::Video);
+        r.shutdown();
+        let stats = r.stats();
+        assert_eq!(stats.frames + stats.frames_dropped, 3 * u64::from(N));
+        let per = |d: Duration| d.as_nanos() as f64 / f64::from(N);
+        let (base, rec) = (per(best_base), per(best_rec));
+        println!(
+            "relay floor {base:.0} ns/packet, with recording {rec:.0} ns/packet (thread CPU): +{:.1} % \
+             ({} frames written, {} dropped)",
+            (rec - base) / base * 100.0,
+            stats.frames,
+            stats.frames_dropped
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -8,9 +8,8 @@ use std::time::Instant;
 
 use jsfu_proto::demux::{self, DemuxDrop, PacketKind};
 use jsfu_proto::ice::StunOutcome;
-use jsfu_proto::rtp::ext::ExtForm;
 use jsfu_proto::rtp::rewrite::switching_clock_rate;
-use jsfu_proto::rtp::{ExtensionWriter, RtpView, RtpViewMut, Ssrc, write_with_extensions};
+use jsfu_proto::rtp::{RtpView, RtpViewMut, SeqNo, Ssrc, write_with_extensions};
 use jsfu_proto::srtp::SrtpDrop;
 use jsfu_proto::stun;
 use jsfu_route::{MediaEvent, PluginSessionId, SessionKey};
@@ -141,6 +140,7 @@ impl Shard {
     }
 
     fn handle_srtp(&mut self, now: Instant, from: SocketAddr, buf: &mut [u8]) {
+        let now_us = self.now_us(now);
         let Some(&key) = self.by_tuple.get(&from) else {
             self.counters.drop(DropReason::UnknownTuple);
             return;
@@ -192,8 +192,15 @@ impl Shard {
                 }
             }
         } else if rtx {
-            self.counters.drop(DropReason::RtxFromPeer);
-            return;
+            // Restore the original packet (media.md §5.2 step 6).
+            match crate::feedback::unwrap_rtx(s, pt, &mut buf[..len]) {
+                Ok(restored) => len = restored,
+                Err(reason) => {
+                    s.stats.dropped += 1;
+                    self.counters.drop(reason);
+                    return;
+                }
+            }
         }
         let plain = &mut buf[..len];
         let Ok(view) = RtpView::parse(plain) else {
@@ -202,8 +209,14 @@ impl Shard {
         };
         s.stats.rtp_packets_in += 1;
         s.stats.rtp_bytes_in += len as u64;
+        let layer0 = layer.is_none_or(|l| l == 0);
+        if !crate::feedback::on_rtp(s, now, now_us, video, &view, rtx, layer0) {
+            s.stats.dropped += 1;
+            self.counters.drop(DropReason::RtxFromPeer);
+            return;
+        }
         // Receiver statistics follow the stream (simulcast: layer 0).
-        if layer.is_none_or(|l| l == 0) {
+        if layer0 {
             let inbound = &mut s.inbound[kind_index(video)];
             let ssrc = view.ssrc().0;
             match inbound.ssrc {
@@ -217,7 +230,7 @@ impl Shard {
             }
             inbound.on_packet(view.seq());
         }
-        let tag = layer.map(|l| s.layers.tag(l, view.payload()));
+        let tag = layer.map(|l| s.layers.tag(l, &view));
         let source = s.id;
         if s.config.script_incoming_rtp {
             self.counters.slow_path_events += 1;
@@ -242,7 +255,10 @@ impl Shard {
             self.counters.drop(DropReason::PublishGateClosed);
             return;
         }
-        self.record_rtp(now, source, video, plain);
+        self.record_rtp(now, source, video, plain, tag.as_ref());
+        if let Some(s) = self.session(key) {
+            crate::feedback::normalize_ingress(s, video, plain);
+        }
         self.relay_rtp(now, source, video, plain, tag);
     }
 
@@ -373,12 +389,11 @@ impl Shard {
             },
             None => false,
         };
-        let now_us = self.now_us(now);
         let Some(slot) = self.pool.take() else {
             self.counters.drop(DropReason::EgressPoolEmpty);
             return;
         };
-        let out = match self.rewrite_for(now, key, video, plain, slot, now_us, vp8) {
+        let out = match self.rewrite_for(now, key, video, plain, slot, vp8) {
             Ok(out) => out,
             Err(reason) => {
                 self.pool.put(slot);
@@ -404,9 +419,9 @@ impl Shard {
         video: bool,
         plain: &[u8],
         slot: u32,
-        now_us: u64,
         vp8: bool,
     ) -> Result<(usize, SocketAddr), DropReason> {
+        let now_us = self.now_us(now);
         let Some(s) = slab_get(&mut self.slab, key) else {
             return Err(DropReason::RecipientNotReady);
         };
@@ -433,25 +448,27 @@ impl Shard {
         });
         let view = RtpView::parse(plain).map_err(|_| DropReason::RtpMalformed)?;
         let clock_rate = switching_clock_rate(video, view.pt());
-        let mut ext = [0u8; 24];
-        let ext_len = match &mid {
-            Some((id, m)) => {
-                let mut w = ExtensionWriter::new(&mut ext, ExtForm::OneByte);
-                match w.push_mid(*id, &m.bytes[..m.len]) {
-                    Ok(()) => w.finish().unwrap_or(0),
-                    Err(_) => 0,
-                }
-            }
-            None => 0,
-        };
+        let ids = line.extensions;
+        let mut ext = [0u8; 40];
+        let ext_len = crate::feedback::write_extensions(
+            &mut s.feedback,
+            ids,
+            video,
+            mid.as_ref().map(|(_, m)| &m.bytes[..m.len]),
+            &view,
+            now_us,
+            &mut ext,
+        );
         let buf = &mut self.pool.get_mut(slot)[..];
         let len = write_with_extensions(&view, &ext[..ext_len], buf)
             .map_err(|_| DropReason::RtpMalformed)?;
         let outbound = &mut s.outbound[kind_index(video)];
         {
             let mut v = RtpViewMut::parse(&mut buf[..len]).map_err(|_| DropReason::RtpMalformed)?;
-            v.set_ssrc(Ssrc(local_ssrc));
+            // The context sees the sender's SSRC (a change is a switch),
+            // the peer the m-line's.
             let r = outbound.switching.apply(&mut v, now_us, clock_rate);
+            v.set_ssrc(Ssrc(local_ssrc));
             outbound.last_rtp_ts = r.timestamp;
             if vp8 {
                 // Picture id / TL0PICIDX continuity (media.md §7.5); a
@@ -459,7 +476,10 @@ impl Shard {
                 let _ = s.layers_rx.vp8.rewrite(v.payload_mut(), r.switched);
             }
         }
-        let seq = u16::from_be_bytes([buf[2], buf[3]]);
+        if video {
+            let seq = SeqNo(u16::from_be_bytes([buf[2], buf[3]]));
+            s.feedback.keep(now_us, seq, &buf[..len]);
+        }
         let srtp = s.srtp_out.as_mut().ok_or(DropReason::RecipientNotReady)?;
         let n = srtp
             .protect_rtp(buf, len)
@@ -469,11 +489,6 @@ impl Shard {
         outbound.last_sent = Some(now);
         s.stats.rtp_packets_out += 1;
         s.stats.rtp_bytes_out += len as u64;
-        if video {
-            if let Some(ring) = s.retransmit.as_mut() {
-                ring.keep(seq, &buf[..n]);
-            }
-        }
         Ok((n, to))
     }
 
@@ -533,7 +548,7 @@ impl Shard {
                 }
             } else if p.is_nack() {
                 for seq in p.nack_seqs() {
-                    self.retransmit(key, seq);
+                    self.answer_nack(now, key, SeqNo(seq));
                 }
             }
         }
@@ -559,30 +574,6 @@ impl Shard {
             let n = rtcp::write_rr(out, sender, None);
             n + rtcp::write_remb(&mut out[n..], sender, bitrate, media)
         });
-    }
-
-    /// Resends a kept packet for a NACK (the stored SRTP bytes, as is).
-    fn retransmit(&mut self, key: SessionKey, seq: u16) {
-        let Some(slot) = self.pool.take() else {
-            self.counters.drop(DropReason::EgressPoolEmpty);
-            return;
-        };
-        let e = slab_get(&mut self.slab, key);
-        let found = e.and_then(|s| {
-            let to = s.remote?;
-            let kept = s.retransmit.as_ref()?.find(seq)?;
-            let n = kept.len();
-            self.pool.get_mut(slot)[..n].copy_from_slice(kept);
-            s.stats.retransmissions += 1;
-            Some((n, to))
-        });
-        match found {
-            Some((n, to)) => {
-                self.counters.retransmissions += 1;
-                self.queue(slot, n, to);
-            }
-            None => self.pool.put(slot),
-        }
     }
 
     /// `relayRtp`: a script's packet to the session's peer; payload type,

@@ -10,12 +10,6 @@ use jsfu_proto::rtp::rewrite::SwitchingContext;
 use jsfu_proto::srtp::SrtpSession;
 use jsfu_route::{MediaDescription, PcConfig, PluginSessionId, SessionStats};
 
-/// Sent packets kept per session for NACKs (video with NACK negotiated).
-pub(crate) const RETRANSMIT_ENTRIES: usize = 256;
-
-/// Largest SRTP packet kept for retransmission.
-const RETRANSMIT_BYTES: usize = 1500 + jsfu_proto::srtp::SRTP_MAX_TRAILER;
-
 /// Index of the audio (0) or video (1) state of a session.
 pub(crate) fn kind_index(video: bool) -> usize {
     usize::from(video)
@@ -62,49 +56,6 @@ pub(crate) struct Outbound {
     pub(crate) last_sent: Option<Instant>,
 }
 
-/// One kept SRTP packet.
-pub(crate) struct Kept {
-    pub(crate) seq: u16,
-    pub(crate) len: u16,
-    pub(crate) bytes: [u8; RETRANSMIT_BYTES],
-}
-
-/// Protected video packets sent to the peer, by sequence number modulo the
-/// ring size, to answer NACKs (media.md §5.4, without RTX).
-pub(crate) struct RetransmitRing {
-    pub(crate) entries: Box<[Kept]>,
-}
-
-impl RetransmitRing {
-    pub(crate) fn new() -> Self {
-        let mut entries = Vec::with_capacity(RETRANSMIT_ENTRIES);
-        entries.resize_with(RETRANSMIT_ENTRIES, || Kept {
-            seq: 0,
-            len: 0,
-            bytes: [0; RETRANSMIT_BYTES],
-        });
-        Self {
-            entries: entries.into_boxed_slice(),
-        }
-    }
-
-    pub(crate) fn keep(&mut self, seq: u16, packet: &[u8]) {
-        if packet.len() > RETRANSMIT_BYTES {
-            return;
-        }
-        let e = &mut self.entries[usize::from(seq) % RETRANSMIT_ENTRIES];
-        e.seq = seq;
-        // At most RETRANSMIT_BYTES (checked above), which fits u16.
-        e.len = packet.len() as u16;
-        e.bytes[..packet.len()].copy_from_slice(packet);
-    }
-
-    pub(crate) fn find(&self, seq: u16) -> Option<&[u8]> {
-        let e = &self.entries[usize::from(seq) % RETRANSMIT_ENTRIES];
-        (e.len > 0 && e.seq == seq).then(|| &e.bytes[..usize::from(e.len)])
-    }
-}
-
 /// One PeerConnection.
 pub(crate) struct Session {
     pub(crate) id: PluginSessionId,
@@ -127,7 +78,8 @@ pub(crate) struct Session {
     pub(crate) next_report: Instant,
     pub(crate) next_stats: Instant,
     pub(crate) stats: SessionStats,
-    pub(crate) retransmit: Option<RetransmitRing>,
+    /// NACKs, RTX, receiver stats, transport-wide CC, media state (feedback.rs).
+    pub(crate) feedback: crate::feedback::Feedback,
     /// Simulcast layers of what the peer sends (media.md §7.2).
     pub(crate) layers: crate::simulcast::LayerMap,
     /// Simulcast layer selection for what the peer receives (media.md §7.3).
@@ -174,13 +126,5 @@ impl Session {
                 None
             }
         })
-    }
-
-    /// Whether a session with this configuration needs a retransmission ring.
-    pub(crate) fn wants_retransmit(config: &PcConfig) -> bool {
-        config
-            .media
-            .iter()
-            .any(|m| m.is_video() && m.send && m.nack)
     }
 }

@@ -24,7 +24,7 @@ use jsfu_route::{
 use crate::control::Control;
 use crate::io::{self, RecvBatch, SendBatch, Slot, SlotPool};
 use crate::rtcp;
-use crate::session::{Inbound, Outbound, RetransmitRing, Session, kind_index};
+use crate::session::{Inbound, Outbound, Session, kind_index};
 use crate::stats::{Counters, DropReason, ShardStats};
 
 /// How long a failed ICE agent may recover before the PC is hung up
@@ -605,6 +605,20 @@ impl Shard {
         }
     }
 
+    /// Reports an event that may be dropped but must not overtake lifecycle
+    /// events still waiting (data after `DataReady`): while some wait, it
+    /// queues behind them, up to `max_waiting`; otherwise it goes directly.
+    pub(crate) fn emit_lossy_ordered(&mut self, event: MediaEvent, max_waiting: usize) {
+        let waiting = self.lifecycle.len();
+        if waiting == 0 {
+            self.emit_lossy(event);
+        } else if waiting < max_waiting {
+            self.emit(event);
+        } else {
+            self.counters.drop(DropReason::EventQueueFull);
+        }
+    }
+
     fn reclaim_cross_slots(&mut self) {
         while let Ok(slot) = self.returns_inbox.try_recv() {
             self.cross_free.push(slot);
@@ -686,7 +700,7 @@ impl Shard {
                 .find(|m| m.is_video() == video && m.recv)
                 .and_then(|m| m.remote_ssrcs.first().copied());
         }
-        let retransmit = Session::wants_retransmit(&config).then(RetransmitRing::new);
+        let feedback = crate::feedback::Feedback::new(&config);
         let layers = crate::simulcast::LayerMap::from_config(&config);
         let ufrag = config.local_ufrag.clone();
         let session = Session {
@@ -706,7 +720,7 @@ impl Shard {
             next_report: now + REPORT_INTERVAL,
             next_stats: now + self.stats_interval,
             stats: SessionStats::default(),
-            retransmit,
+            feedback,
             layers,
             layers_rx: crate::simulcast::LayerSelector::new(),
             sctp: None,
@@ -765,9 +779,7 @@ impl Shard {
             }
         }
         s.layers.update(&config);
-        if s.retransmit.is_none() && Session::wants_retransmit(&config) {
-            s.retransmit = Some(RetransmitRing::new());
-        }
+        s.feedback.update(&config);
         let new_ufrag = config.local_ufrag.clone();
         s.config = config;
         if ufrag_changed {
@@ -796,6 +808,7 @@ impl Shard {
             }
         }
         s.ice.close();
+        crate::data::log_sctp_stats(&s);
         if let Some(reason) = reason {
             self.emit(MediaEvent::Hangup {
                 session: s.id,
@@ -996,7 +1009,7 @@ impl Shard {
             ShardCommand::StopRecording { session, medium } => {
                 self.recorders.stop(session, medium);
             }
-            // Data channels are served elsewhere.
+            // Commands added to jsfu-route later (the enum is non-exhaustive).
             _ => self.counters.drop(DropReason::CommandUnsupported),
         }
     }
@@ -1108,6 +1121,10 @@ impl Shard {
         if !s.started {
             return;
         }
+        self.feedback_timers(now, key);
+        let Some(s) = self.session_mut(key) else {
+            return;
+        };
         if now >= s.next_report {
             s.next_report = now + REPORT_INTERVAL;
             self.send_reports(now, key);
@@ -1265,7 +1282,7 @@ impl Shard {
                         cumulative_lost: lost.min(0x7f_ffff) as u32,
                         // The extended highest sequence number's low 32 bits.
                         highest_seq: inbound.highest as u32,
-                        jitter: 0,
+                        jitter: s.feedback.jitter(video),
                         lsr,
                         dlsr,
                     }

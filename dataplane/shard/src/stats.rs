@@ -39,7 +39,8 @@ pub enum DropReason {
     RtpMalformed,
     /// RTP whose payload type belongs to no receiving m-line.
     UnknownPayloadType,
-    /// RTP retransmission streams (RFC 4588) from the peer are not restored.
+    /// An RTP retransmission (RFC 4588) from the peer that cannot be
+    /// restored, or that repairs nothing (duplicate, never NACKed).
     RtxFromPeer,
     /// The source session has no route state yet.
     NoRoute,
@@ -63,9 +64,10 @@ pub enum DropReason {
     CrossShardQueueFull,
     /// A stats or slow-path event found the event queue full.
     EventQueueFull,
-    /// DTLS application data (SCTP): data channels are not served here.
+    /// SCTP (DTLS application data) or a data-channel message for a PC
+    /// without a negotiated data m-line or whose association is not up.
     DataChannelUnsupported,
-    /// A command this shard does not execute (recording, data).
+    /// A command this shard does not execute.
     CommandUnsupported,
     /// A command for a session that has no PC on this shard.
     CommandUnknownSession,
@@ -138,6 +140,8 @@ pub(crate) struct Counters {
     pub(crate) plis_sent: u64,
     pub(crate) rtcp_reports_sent: u64,
     pub(crate) retransmissions: u64,
+    pub(crate) nacks_sent: u64,
+    pub(crate) twcc_sent: u64,
     pub(crate) slow_path_events: u64,
     drops: DropCounts,
 }
@@ -192,6 +196,10 @@ pub struct ShardStats {
     pub rtcp_reports_sent: u64,
     /// Packets resent for NACKs.
     pub retransmissions: u64,
+    /// Generic NACKs sent to peers.
+    pub nacks_sent: u64,
+    /// Transport-wide CC feedback packets sent to peers.
+    pub twcc_sent: u64,
     /// Packets copied to control for `incomingRtp`/`incomingRtcp`.
     pub slow_path_events: u64,
     /// Times the egress pool was empty.
@@ -220,6 +228,8 @@ impl ShardStats {
             plis_sent: c.plis_sent,
             rtcp_reports_sent: c.rtcp_reports_sent,
             retransmissions: c.retransmissions,
+            nacks_sent: c.nacks_sent,
+            twcc_sent: c.twcc_sent,
             slow_path_events: c.slow_path_events,
             egress_pool_misses: pool_misses,
             drops: DropReason::ALL

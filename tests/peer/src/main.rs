@@ -13,12 +13,14 @@
 //! `media.rs`) and check that what comes back is exactly what was sent:
 //!
 //! 1. streaming (`--duration`, 5 s): audio and video frames come back
-//!    byte-identical, in sufficient number;
+//!    byte-identical, in sufficient number; the server sends RTCP sender
+//!    reports and `media` events (receiving) for both kinds;
 //! 2. `{"video": false}`: no video comes back for `--toggle-window` seconds
 //!    while audio does;
 //! 3. `{"video": true}`: video comes back again (and the server asks for a
 //!    keyframe, as the echo scripts call `sendPli`);
-//! 4. `hangup`: a `hangup` event, then no more media;
+//! 4. `hangup`: a `hangup` event (reason `Janus API`), a DTLS close_notify,
+//!    then no more media;
 //! 5. `detach`: a `detached` event; `destroy`: success.
 //!
 //! A JSON summary goes to stdout; exit status 0 when every check passed,
@@ -111,7 +113,7 @@ fn main() -> ExitCode {
         .try_init();
     str0m::crypto::from_feature_flags().install_process_default();
 
-    let mut run = Run::new(&opts);
+    let mut run = Run::new();
     let started = Instant::now();
     let outcome = run.flow(&opts);
     if let Err(e) = &outcome {
@@ -157,7 +159,7 @@ struct Run {
 }
 
 impl Run {
-    fn new(_opts: &Options) -> Self {
+    fn new() -> Self {
         Self {
             janus: None,
             peer: None,
@@ -319,6 +321,33 @@ impl Run {
         self.check("video_frames", v as f64 >= secs * 30.0 * 0.6, video.clone());
         self.check("audio_content", audio_clean && a > 0, audio);
         self.check("video_content", video_clean && v > 0, video);
+        let srs = |t: &peer::Track| -> (usize, u32) {
+            let n = t.sender_reports.iter().filter(|(at, _)| *at >= up).count();
+            (n, t.sender_reports.last().map_or(0, |(_, c)| *c))
+        };
+        let (_, peer) = self.parts()?;
+        let ((sa, ca), (sv, cv)) = (srs(&peer.audio), srs(&peer.video));
+        // One SR per second and m-line: at least two in the streaming time.
+        self.check(
+            "rtcp_sender_reports",
+            sa >= 2 && sv >= 2 && ca > 0 && cv > 0,
+            json!({"audio": {"reports": sa, "last_packet_count": ca},
+                   "video": {"reports": sv, "last_packet_count": cv}}),
+        );
+        let (janus, _) = self.parts()?;
+        let media: Vec<Value> = janus
+            .events
+            .iter()
+            .filter(|e| e["janus"] == "media")
+            .map(|e| json!({"type": e["type"], "mid": e["mid"], "receiving": e["receiving"]}))
+            .collect();
+        let receiving = |kind: &str| {
+            media
+                .iter()
+                .any(|m| m["type"] == kind && m["receiving"] == true && m["mid"].is_string())
+        };
+        let ok = receiving("audio") && receiving("video");
+        self.check("media_events", ok, json!({"media": media}));
 
         // ---- 2. video off -----------------------------------------------
         let win = opts.window;
@@ -377,7 +406,11 @@ impl Run {
         match self.wait_event("hangup", start, Duration::from_secs(5), |e| {
             e["janus"] == "hangup"
         }) {
-            Ok(ev) => self.check("hangup_event", true, json!({"reason": ev["reason"]})),
+            Ok(ev) => self.check(
+                "hangup_event",
+                ev["reason"] == "Janus API",
+                json!({"reason": ev["reason"]}),
+            ),
             Err(e) => self.check("hangup_event", false, json!(format!("{e:#}"))),
         }
         self.pump_for(Duration::from_millis(500))?;
@@ -390,7 +423,13 @@ impl Run {
         self.check(
             "hangup_media_stops",
             a == 0 && v == 0,
-            json!({"audio_frames": a, "video_frames": v, "dtls_closed_by_server": closed}),
+            json!({"audio_frames": a, "video_frames": v}),
+        );
+        // media.md §4.2: the server sends a DTLS close_notify on hangup.
+        self.check(
+            "hangup_dtls_close",
+            closed,
+            json!({"dtls_closed_by_server": closed}),
         );
 
         // ---- 5. detach, destroy -------------------------------------------

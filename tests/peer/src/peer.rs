@@ -30,6 +30,8 @@ pub(crate) struct Track {
     pub(crate) last_index: Option<u32>,
     /// Keyframe requests (PLI/FIR) received for this mid.
     pub(crate) keyframe_requests: Vec<Instant>,
+    /// RTCP sender reports received for this mid, with their packet count.
+    pub(crate) sender_reports: Vec<(Instant, u32)>,
 }
 
 impl Track {
@@ -307,6 +309,14 @@ impl Peer {
                     }
                     Verdict::Corrupt => track.corrupt += 1,
                     Verdict::Foreign => track.foreign += 1,
+                }
+            }
+            Event::SenderFeedback(fb) => {
+                let count = fb.sender_info.sender_packet_count;
+                if Some(fb.mid) == self.audio.mid {
+                    self.audio.sender_reports.push((now, count));
+                } else if Some(fb.mid) == self.video.mid {
+                    self.video.sender_reports.push((now, count));
                 }
             }
             Event::KeyframeRequest(req) => {

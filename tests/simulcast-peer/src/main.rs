@@ -68,7 +68,7 @@ struct Janus {
 }
 
 impl Janus {
-    fn connect(url: &str) -> Result<Self> {
+    fn connect(url: &str, plugin: &str) -> Result<Self> {
         let base = url.trim_end_matches('/').to_owned();
         let client = reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(40))
@@ -84,7 +84,7 @@ impl Janus {
             .ok_or_else(|| anyhow!("create: {r}"))?;
         let r = post(
             &format!("{base}/{session}"),
-            json!({"janus": "attach", "plugin": "janus.plugin.echojs", "transaction": "a"}),
+            json!({"janus": "attach", "plugin": plugin, "transaction": "a"}),
         )?;
         let handle = r["data"]["id"]
             .as_u64()
@@ -170,6 +170,17 @@ impl Janus {
     }
 }
 
+/// What this peer does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// Publish and receive the echo (echo script).
+    Echo,
+    /// Publish only (fan-out script).
+    Publisher,
+    /// Receive only (fan-out script).
+    Viewer,
+}
+
 /// One simulcast layer this peer sends.
 struct Layer {
     rid: Rid,
@@ -198,6 +209,8 @@ struct Peer {
     mid: Mid,
     pt: Option<Pt>,
     pending: Option<SdpPendingOffer>,
+    /// Publishes (echo and publisher roles).
+    sends: bool,
     layers: Vec<Layer>,
     frame: u32,
     next_frame: Instant,
@@ -210,7 +223,7 @@ struct Peer {
 }
 
 impl Peer {
-    fn offer() -> Result<(Self, String)> {
+    fn offer(role: Role) -> Result<(Self, String)> {
         let socket = UdpSocket::bind("127.0.0.1:0").context("binding a UDP socket")?;
         let local = socket.local_addr()?;
         let mut rtc = RtcConfig::new()
@@ -231,10 +244,14 @@ impl Peer {
         let mut api = rtc.sdp_api();
         let mid = api.add_media(
             MediaKind::Video,
-            Direction::SendRecv,
+            match role {
+                Role::Echo => Direction::SendRecv,
+                Role::Publisher => Direction::SendOnly,
+                Role::Viewer => Direction::RecvOnly,
+            },
             Some("sim".into()),
             Some("sim-video".into()),
-            Some(simulcast),
+            (role != Role::Viewer).then_some(simulcast),
         );
         let (offer, pending) = api.apply().ok_or_else(|| anyhow!("no offer"))?;
         let layers = RIDS
@@ -256,6 +273,7 @@ impl Peer {
             mid,
             pt: None,
             pending: Some(pending),
+            sends: role != Role::Viewer,
             layers,
             frame: 0,
             next_frame: Instant::now(),
@@ -287,13 +305,34 @@ impl Peer {
                 .flatten()
         });
         self.pt = Some(pt.ok_or_else(|| anyhow!("no VP8 in the answer"))?.into());
+        // str0m 0.24 expects the answer's `a=rid` lines (the server's recv
+        // rids) on what it receives too, and so drops the server's rid-less
+        // stream: declare that stream (the answer's SSRC and its FID
+        // partner) explicitly.
+        let fid = sdp.lines().find_map(|l| {
+            let mut t = l.strip_prefix("a=ssrc-group:FID ")?.split(' ');
+            Some((
+                t.next()?.parse::<u32>().ok()?,
+                t.next()?.parse::<u32>().ok(),
+            ))
+        });
+        let first = sdp.lines().find_map(|l| {
+            let rest = l.strip_prefix("a=ssrc:")?;
+            rest.split(' ').next()?.parse::<u32>().ok()
+        });
+        let (main, rtx) = fid
+            .or(first.map(|s| (s, None)))
+            .ok_or_else(|| anyhow!("no a=ssrc in the answer"))?;
+        self.rtc
+            .direct_api()
+            .expect_stream_rx(main.into(), rtx.map(Into::into), self.mid, None);
         Ok(())
     }
 
     /// Drive the connection until `until`, sending frames when connected.
     fn pump(&mut self, until: Instant) {
         while Instant::now() < until && self.error.is_none() {
-            if self.connected && Instant::now() >= self.next_frame {
+            if self.sends && self.connected && Instant::now() >= self.next_frame {
                 self.send_frame();
                 self.next_frame += FRAME;
             }
@@ -301,7 +340,7 @@ impl Peer {
             if let Some(t) = self.poll() {
                 deadline = deadline.min(t);
             }
-            if self.connected {
+            if self.sends && self.connected {
                 deadline = deadline.min(self.next_frame);
             }
             let wait = deadline
@@ -337,7 +376,9 @@ impl Peer {
                 self.error = Some(format!("no send stream for rid {}", layer.rid));
                 return;
             };
-            stream.write_rtp(RtpWrite::new(pt, SeqNo::from(layer.seq), time, now, payload).marker(true));
+            stream.write_rtp(
+                RtpWrite::new(pt, SeqNo::from(layer.seq), time, now, payload).marker(true),
+            );
         }
         self.frame += 1;
     }
@@ -467,7 +508,10 @@ struct Run {
 
 impl Run {
     fn check(&mut self, name: &str, ok: bool, detail: Value) {
-        eprintln!("[simulcast] {} {name}: {detail}", if ok { "ok  " } else { "FAIL" });
+        eprintln!(
+            "[simulcast] {} {name}: {detail}",
+            if ok { "ok  " } else { "FAIL" }
+        );
         if !ok {
             self.failures.push(format!("{name}: {detail}"));
         }
@@ -486,7 +530,13 @@ impl Run {
 
     /// Pumps until an echotest event `key: value` arrives after event index
     /// `from`; returns when it arrived.
-    fn wait_event(&mut self, from: usize, key: &str, value: u64, timeout: Duration) -> Option<Instant> {
+    fn wait_event(
+        &mut self,
+        from: usize,
+        key: &str,
+        value: u64,
+        timeout: Duration,
+    ) -> Option<Instant> {
         let until = Instant::now() + timeout;
         while Instant::now() < until {
             self.janus.drain();
@@ -519,7 +569,12 @@ impl Run {
         let from = self.janus.seen.len();
         let t0 = Instant::now();
         self.janus.message(json!({"substream": substream}), None)?;
-        let event = self.wait_event(from, "substream", u64::from(substream), Duration::from_secs(5));
+        let event = self.wait_event(
+            from,
+            "substream",
+            u64::from(substream),
+            Duration::from_secs(5),
+        );
         let first = self.wait_layer(t0, substream, Duration::from_secs(3));
         let first_key = self
             .peer
@@ -540,10 +595,12 @@ impl Run {
         let settled = Instant::now() + Duration::from_millis(200);
         self.pump_for(Duration::from_millis(1200));
         let layers: HashMap<u8, usize> =
-            self.peer.echoes_since(settled).fold(HashMap::new(), |mut m, e| {
-                *m.entry(e.layer).or_default() += 1;
-                m
-            });
+            self.peer
+                .echoes_since(settled)
+                .fold(HashMap::new(), |mut m, e| {
+                    *m.entry(e.layer).or_default() += 1;
+                    m
+                });
         let only = layers.len() == 1 && layers.get(&substream).is_some_and(|n| *n >= 20);
         self.check(
             &format!("{name}_only_layer"),
@@ -553,12 +610,14 @@ impl Run {
         Ok(())
     }
 
-    fn flow(&mut self, initial: u8) -> Result<()> {
+    /// Sends the offer with `body`, applies the answer and waits for the
+    /// connection. Returns the answer.
+    fn negotiate(&mut self, body: Value) -> Result<String> {
         let peer_offer = std::mem::take(&mut self.offer);
         let from = self.janus.seen.len();
         self.janus.message(
-            json!({"audio": false, "video": true}),
-            Some(json!({"type": "offer", "sdp": peer_offer})),
+            body,
+            Some(json!({"type": "offer", "sdp": peer_offer.clone()})),
         )?;
         let until = Instant::now() + Duration::from_secs(10);
         let answer = loop {
@@ -574,15 +633,9 @@ impl Run {
             }
             thread::sleep(Duration::from_millis(20));
         };
-        let simulcast_lines: Vec<&str> = answer
-            .lines()
-            .filter(|l| l.starts_with("a=rid") || l.starts_with("a=simulcast"))
-            .collect();
-        self.check(
-            "answer_simulcast",
-            simulcast_lines.iter().any(|l| l.starts_with("a=simulcast:recv")),
-            json!(simulcast_lines),
-        );
+        if std::env::var_os("SIMULCAST_PEER_DEBUG").is_some() {
+            eprintln!("[simulcast] offer:\n{peer_offer}\n[simulcast] answer:\n{answer}");
+        }
         self.peer.accept_answer(&answer)?;
         let until = Instant::now() + Duration::from_secs(10);
         while !self.peer.connected && Instant::now() < until {
@@ -591,17 +644,144 @@ impl Run {
         if !self.peer.connected {
             bail!("not connected after 10 s");
         }
+        Ok(answer)
+    }
+
+    fn check_answer_simulcast(&mut self, answer: &str) {
+        let simulcast_lines: Vec<&str> = answer
+            .lines()
+            .filter(|l| l.starts_with("a=rid") || l.starts_with("a=simulcast"))
+            .collect();
+        self.check(
+            "answer_simulcast",
+            simulcast_lines
+                .iter()
+                .any(|l| l.starts_with("a=simulcast:recv")),
+            json!(simulcast_lines),
+        );
+    }
+
+    /// Publisher (fan-out script): sends the three layers for `duration`,
+    /// stopping the top one for `pause.1` seconds `pause.0` seconds after
+    /// the connection.
+    fn flow_publisher(&mut self, duration: Duration, pause: Option<(f64, f64)>) -> Result<()> {
+        let answer = self.negotiate(json!({"role": "publisher"}))?;
+        self.check_answer_simulcast(&answer);
+        let t0 = Instant::now();
+        let (stop, resume) = match pause {
+            Some((at, len)) => (
+                Some(t0 + Duration::from_secs_f64(at)),
+                Some(t0 + Duration::from_secs_f64(at + len)),
+            ),
+            None => (None, None),
+        };
+        while t0.elapsed() < duration {
+            let now = Instant::now();
+            let paused = stop.is_some_and(|t| now >= t) && resume.is_some_and(|t| now < t);
+            if self.peer.layers[2].active == paused {
+                self.peer.layers[2].active = !paused;
+                if !paused {
+                    self.peer.want_key = true;
+                }
+                eprintln!(
+                    "[simulcast] layer 2 {}",
+                    if paused { "stopped" } else { "resumed" }
+                );
+            }
+            self.pump_for(Duration::from_millis(20));
+        }
+        let requests = self.peer.keyframe_requests;
+        self.check("publisher_keyframe_requests", requests > 0, json!(requests));
+        Ok(())
+    }
+
+    /// Viewer (fan-out script): asks for `substream`, receives for
+    /// `duration` and checks what came.
+    fn flow_viewer(&mut self, substream: u8, duration: Duration) -> Result<()> {
+        self.negotiate(json!({"role": "viewer"}))?;
+        let from = self.janus.seen.len();
+        self.janus.message(json!({"substream": substream}), None)?;
+        self.pump_for(duration);
+        let event = self
+            .janus
+            .find(from, "substream", u64::from(substream))
+            .is_some();
+        self.check("viewer_event", event, json!({"substream": substream}));
+        let echoes = &self.peer.echoes;
+        let start = echoes
+            .iter()
+            .position(|e| e.layer == substream)
+            .unwrap_or(echoes.len());
+        let after = &echoes[start..];
+        let count = |l: u8| after.iter().filter(|e| e.layer == l).count();
+        let counts = [count(0), count(1), count(2)];
+        if substream == 2 {
+            // Layer 2 stops once: layer 1 within 500 ms, then 2 again.
+            let down = after
+                .windows(2)
+                .find(|w| w[0].layer == 2 && w[1].layer == 1)
+                .map(|w| (w[1].at - w[0].at).as_millis());
+            let back = after.windows(2).any(|w| w[0].layer == 1 && w[1].layer == 2);
+            let ev1 = self.janus.find(from, "substream", 1);
+            let ev2 = ev1.and_then(|i| self.janus.find(i + 1, "substream", 2));
+            self.check(
+                "viewer_only_layer",
+                counts[0] == 0 && counts[2] >= 60,
+                json!({"echoed_by_layer": counts}),
+            );
+            self.check(
+                "viewer_fallback_within_500ms",
+                down.is_some_and(|d| d <= 500) && ev1.is_some(),
+                json!({"gap_ms": down, "event": ev1.is_some()}),
+            );
+            self.check(
+                "viewer_resume",
+                back && ev2.is_some(),
+                json!({"returned": back, "event": ev2.is_some()}),
+            );
+        } else {
+            let others: usize = (0..3u8)
+                .filter(|l| *l != substream)
+                .map(|l| counts[usize::from(l)])
+                .sum();
+            self.check(
+                "viewer_only_layer",
+                others == 0 && counts[usize::from(substream)] >= 60,
+                json!({"echoed_by_layer": counts}),
+            );
+        }
+        self.check_continuity(if substream == 2 { 2 } else { 0 });
+        Ok(())
+    }
+
+    fn flow(&mut self, initial: u8) -> Result<()> {
+        let answer = self.negotiate(json!({"audio": false, "video": true}))?;
+        self.check_answer_simulcast(&answer);
+        // Events since the session started.
+        let from = 0;
         // 1. The initial layer (the default target is 2).
         let t0 = Instant::now();
         if initial == 2 {
             let event = self.wait_event(from, "substream", 2, Duration::from_secs(5));
             self.check("initial_event", event.is_some(), json!({"substream": 2}));
             let t_ev = self.wait_event(from, "temporal", 2, Duration::from_secs(3));
-            self.check("initial_temporal_event", t_ev.is_some(), json!({"temporal": 2}));
+            self.check(
+                "initial_temporal_event",
+                t_ev.is_some(),
+                json!({"temporal": 2}),
+            );
             self.pump_for(Duration::from_millis(1000));
             let settled = t0 + Duration::from_millis(500);
-            let other = self.peer.echoes_since(settled).filter(|e| e.layer != 2).count();
-            let mine = self.peer.echoes_since(settled).filter(|e| e.layer == 2).count();
+            let other = self
+                .peer
+                .echoes_since(settled)
+                .filter(|e| e.layer != 2)
+                .count();
+            let mine = self
+                .peer
+                .echoes_since(settled)
+                .filter(|e| e.layer == 2)
+                .count();
             self.check(
                 "initial_only_layer",
                 other == 0 && mine >= 10,
@@ -668,6 +848,13 @@ impl Run {
             json!({"event": event.is_some(), "above_0": above}),
         );
         // 5. Continuity of what came back.
+        self.check_continuity(3);
+        Ok(())
+    }
+
+    /// Sequence numbers +1, picture ids forward by less than 8, and at least
+    /// `min_changes` layer changes.
+    fn check_continuity(&mut self, min_changes: usize) {
         let mut seq_errors = 0;
         let mut pid_errors = 0;
         for w in self.peer.echoes.windows(2) {
@@ -687,7 +874,7 @@ impl Run {
             .count();
         self.check(
             "continuity",
-            seq_errors == 0 && pid_errors == 0 && layer_changes >= 3,
+            seq_errors == 0 && pid_errors == 0 && layer_changes >= min_changes,
             json!({"echoes": self.peer.echoes.len(), "seq_errors": seq_errors,
                    "picture_id_errors": pid_errors, "layer_changes": layer_changes,
                    "foreign": self.peer.foreign}),
@@ -695,42 +882,98 @@ impl Run {
         if let Some(e) = self.peer.error.clone() {
             self.check("str0m_errors", false, json!(e));
         }
-        Ok(())
     }
+}
 
+const USAGE: &str = "usage: jsfu-simulcast-peer --url URL [--plugin PACKAGE] \
+    [--role echo|publisher|viewer] [--initial 0|1|2] [--duration SECS] [--pause-top AT:FOR]";
+
+/// Command-line options.
+struct Options {
+    url: String,
+    plugin: String,
+    role: Role,
+    initial: u8,
+    duration: Duration,
+    pause: Option<(f64, f64)>,
+}
+
+fn parse_args() -> Result<Options, String> {
+    let mut url = None;
+    let mut o = Options {
+        url: String::new(),
+        plugin: "janus.plugin.echojs".to_owned(),
+        role: Role::Echo,
+        initial: 2,
+        duration: Duration::from_secs(10),
+        pause: None,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let value = args.next().ok_or_else(|| format!("{arg} needs a value"))?;
+        match arg.as_str() {
+            "--url" => url = Some(value),
+            "--plugin" => o.plugin = value,
+            "--role" => {
+                o.role = match value.as_str() {
+                    "echo" => Role::Echo,
+                    "publisher" => Role::Publisher,
+                    "viewer" => Role::Viewer,
+                    _ => return Err(format!("--role: echo, publisher or viewer, not {value}")),
+                }
+            }
+            "--initial" => match value.parse() {
+                Ok(n @ 0..=2) => o.initial = n,
+                _ => return Err(format!("--initial: 0, 1 or 2, not {value}")),
+            },
+            "--duration" => {
+                o.duration = value
+                    .parse::<f64>()
+                    .ok()
+                    .and_then(|f| Duration::try_from_secs_f64(f).ok())
+                    .ok_or_else(|| format!("--duration: not a number of seconds: {value}"))?;
+            }
+            "--pause-top" => {
+                let parsed = value
+                    .split_once(':')
+                    .and_then(|(a, b)| Some((a.parse::<f64>().ok()?, b.parse::<f64>().ok()?)))
+                    .filter(|(a, b)| *a >= 0.0 && *b >= 0.0);
+                o.pause = Some(parsed.ok_or_else(|| format!("--pause-top: AT:FOR, not {value}"))?);
+            }
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    o.url = url.ok_or("--url is required")?;
+    Ok(o)
 }
 
 fn main() -> ExitCode {
-    let mut url = None;
-    let mut initial = 2u8;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match (arg.as_str(), args.next()) {
-            ("--url", Some(v)) => url = Some(v),
-            ("--initial", Some(v)) => match v.parse() {
-                Ok(n @ 0..=2) => initial = n,
-                _ => {
-                    eprintln!("--initial: 0, 1 or 2");
-                    return ExitCode::from(2);
-                }
-            },
-            _ => {
-                eprintln!("usage: jsfu-simulcast-peer --url URL [--initial 0|1|2]");
-                return ExitCode::from(2);
-            }
+    let opts = match parse_args() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("jsfu-simulcast-peer: {e}\n{USAGE}");
+            return ExitCode::from(2);
         }
-    }
-    let Some(url) = url else {
-        eprintln!("usage: jsfu-simulcast-peer --url URL [--initial 0|1|2]");
-        return ExitCode::from(2);
     };
+    // str0m logs through `tracing`; off unless RUST_LOG asks for it.
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off")),
+        )
+        .try_init();
     str0m::crypto::from_feature_flags().install_process_default();
     let started = Instant::now();
-    let setup = Janus::connect(&url).and_then(|j| Ok((j, Peer::offer()?)));
+    let setup =
+        Janus::connect(&opts.url, &opts.plugin).and_then(|j| Ok((j, Peer::offer(opts.role)?)));
     let (janus, (peer, offer)) = match setup {
         Ok(parts) => parts,
         Err(e) => {
-            println!("{}", json!({"ok": false, "failures": [format!("{e:#}")], "checks": {}}));
+            println!(
+                "{}",
+                json!({"ok": false, "failures": [format!("{e:#}")], "checks": {}})
+            );
             return ExitCode::FAILURE;
         }
     };
@@ -741,7 +984,12 @@ fn main() -> ExitCode {
         checks: Map::new(),
         failures: Vec::new(),
     };
-    if let Err(e) = run.flow(initial) {
+    let outcome = match opts.role {
+        Role::Echo => run.flow(opts.initial),
+        Role::Publisher => run.flow_publisher(opts.duration, opts.pause),
+        Role::Viewer => run.flow_viewer(opts.initial, opts.duration),
+    };
+    if let Err(e) = outcome {
         run.failures.push(format!("{e:#}"));
         eprintln!("[simulcast] FAIL {e:#}");
     }
@@ -749,7 +997,8 @@ fn main() -> ExitCode {
     let ok = run.failures.is_empty();
     let summary = json!({
         "client": "str0m-simulcast",
-        "initial": initial,
+        "role": format!("{:?}", opts.role).to_lowercase(),
+        "initial": opts.initial,
         "checks": Value::Object(run.checks.clone()),
         "failures": run.failures,
         "keyframe_requests": run.peer.keyframe_requests,

@@ -1,0 +1,431 @@
+//! The VideoRoom API (`scripts/videoroom.js`, package
+//! `janus.plugin.videoroom`) driven by real WebRTC peers: the aiortc client
+//! `tests/videoroom/videoroom_client.py` creates a room, has two publishers
+//! join and publish, subscribes to one of them (server offer, client answer,
+//! `start`), checks that media flows and that `configure`/`pause`/`start`
+//! gate it, exercises the error codes (421–437 family), and follows the
+//! room's life to `unpublished`, `leaving`, `kicked` and `destroyed`; data
+//! channel messages of the publisher reach the subscriber, and the room
+//! records each publisher (`.mjr` files in a temporary folder).
+//!
+//! The same client runs against the real Janus with its native C VideoRoom
+//! plugin (Debian's `janus` package; started here with a generated
+//! configuration), which proves the checks, and the plugin events both
+//! servers sent are compared field by field (ids and numbers abstracted).
+//!
+//! Needs `python3` (or `PYTHON`) with the packages of
+//! `tests/media/requirements.txt`; without them the tests are skipped with a
+//! notice, except in CI (`CI=true`), where they fail.
+
+#[allow(dead_code)]
+mod media_support;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use jsfu_tests::server::{Flavor, Server, ServerOptions};
+use jsfu_tests::{ports, selected_flavors};
+use media_support::{ClientRun, in_ci, media_lock, run_client};
+use serde_json::Value;
+
+/// Checks every run must have made and passed.
+const CHECKS: &[&str] = &[
+    "create",
+    "create_exists_427",
+    "create_bad_type_430",
+    "exists",
+    "exists_false",
+    "list",
+    "missing_request_429",
+    "unknown_request_423",
+    "no_such_room_426",
+    "wrong_secret_433",
+    "edit",
+    "alice_joined",
+    "already_joined_425",
+    "alice_configured",
+    "bob_joined_sees_alice",
+    "alice_sees_joining",
+    "bob_configured",
+    "alice_sees_bob_published",
+    "already_published_434",
+    "no_such_feed_428",
+    "missing_feed_429",
+    "join_first_424",
+    "subscriber_attached",
+    "subscriber_started",
+    "subscriber_receives_media",
+    "subscriber_receives_data",
+    "subscriber_configured",
+    "subscriber_video_off",
+    "subscriber_paused",
+    "paused_stops_media",
+    "restart_resumes_media",
+    "listparticipants",
+    "carol_joined",
+    "publishers_full_432",
+    "wrong_pin_433",
+    "join_no_such_room_426",
+    "id_exists_436",
+    "bob_unpublished_ok",
+    "alice_sees_unpublished",
+    "not_published_435",
+    "recorded",
+    "bob_leaving_ok",
+    "alice_sees_leaving",
+    "subscriber_told_feed_gone",
+    "renegotiation_answered",
+    "kick_no_such_user_428",
+    "kick",
+    "carol_kicked",
+    "alice_sees_kicked",
+    "destroy",
+    "alice_sees_destroyed",
+    "gone_after_destroy",
+    "session_destroy",
+];
+
+fn manifest_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn python() -> String {
+    std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned())
+}
+
+/// Whether python and the client's packages are there; `false` (after a
+/// notice) means skip; in CI a missing piece is a failure.
+fn client_available() -> bool {
+    let probe = Command::new(python())
+        .args(["-c", "import aiortc, aioice, av, numpy, websockets"])
+        .output();
+    let problem = match probe {
+        Ok(out) if out.status.success() => return true,
+        Ok(out) => format!(
+            "{} cannot import the client's packages: {}",
+            python(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+        Err(e) => format!("cannot run {}: {e}", python()),
+    };
+    let fix = "install them with: python3 -m pip install -r tests/media/requirements.txt";
+    if in_ci() {
+        panic!("{problem}\n{fix}");
+    }
+    eprintln!("SKIP: {problem}\n({fix})");
+    false
+}
+
+/// Run the client against the WebSocket URL `url`, the test room recording
+/// into a fresh folder (removed afterwards).
+fn run_flow(label: &str, url: &str) -> ClientRun {
+    let rec_dir = std::env::temp_dir().join(format!(
+        "jsfu-videoroom-rec-{}-{}",
+        std::process::id(),
+        label.replace('/', "-")
+    ));
+    let _ = fs::remove_dir_all(&rec_dir);
+    fs::create_dir_all(&rec_dir).unwrap_or_else(|e| panic!("creating {}: {e}", rec_dir.display()));
+    let mut cmd = Command::new(python());
+    cmd.arg(manifest_dir().join("videoroom/videoroom_client.py"))
+        .args(["--url", url])
+        .arg("--rec-dir")
+        .arg(&rec_dir);
+    let run = run_client(label, cmd);
+    let _ = fs::remove_dir_all(&rec_dir);
+    run
+}
+
+/// The summary of a run that passed every check in [`CHECKS`] (panics with
+/// the client's output and `log` otherwise).
+fn passed(run: &ClientRun, log: &Path) -> Value {
+    let Some(summary) = &run.summary else {
+        panic!("{}: no JSON summary on stdout\n{}", run.label, run.report());
+    };
+    let missing: Vec<&str> = CHECKS
+        .iter()
+        .copied()
+        .filter(|c| summary["checks"][c]["ok"] != Value::Bool(true))
+        .collect();
+    if summary["ok"] != Value::Bool(true) || run.status != Some(0) || !missing.is_empty() {
+        panic!(
+            "{} failed.\nfailures: {}\nchecks not passed: {missing:?}\nserver log: {}\n{}",
+            run.label,
+            summary["failures"],
+            log.display(),
+            run.report()
+        );
+    }
+    eprintln!("{}: {} checks passed", run.label, CHECKS.len());
+    summary.clone()
+}
+
+fn start_jsfu() -> Server {
+    let script = manifest_dir().join("../scripts/videoroom.js");
+    Server::jsfu(&ServerOptions::script(script))
+        .unwrap_or_else(|e| panic!("starting jsfu with scripts/videoroom.js: {e:#}"))
+}
+
+#[test]
+fn videoroom_api_jsfu() {
+    if !selected_flavors().contains(&Flavor::Jsfu) {
+        eprintln!("SKIP: jsfu is not in JSFU_TEST_SERVERS");
+        return;
+    }
+    if !client_available() {
+        return;
+    }
+    let _serial = media_lock();
+    let server = start_jsfu();
+    let run = run_flow("videoroom/jsfu", &server.ws_url());
+    passed(&run, server.log_path());
+}
+
+#[test]
+fn videoroom_events_match_native_janus() {
+    if !selected_flavors().contains(&Flavor::Janus) || !selected_flavors().contains(&Flavor::Jsfu) {
+        eprintln!("SKIP: comparing needs both jsfu and janus in JSFU_TEST_SERVERS");
+        return;
+    }
+    if !client_available() {
+        return;
+    }
+    let _serial = media_lock();
+    let Some(janus) = NativeJanus::start() else {
+        return;
+    };
+    let reference = passed(
+        &run_flow("videoroom/janus-native", &janus.ws_url()),
+        &janus.log,
+    );
+    drop(janus);
+    let server = start_jsfu();
+    let ours = passed(
+        &run_flow("videoroom/jsfu", &server.ws_url()),
+        server.log_path(),
+    );
+
+    // The same events, each with the same members of the same kinds. The
+    // order of one notification's copies to several participants is not
+    // part of the API (Janus walks a hash table), so compare as multisets.
+    let reference = event_shapes(&reference["events"]);
+    let ours = event_shapes(&ours["events"]);
+    let total: usize = reference.values().sum();
+    assert!(
+        total >= 30,
+        "the Janus run recorded only {total} plugin events"
+    );
+    let mut only_janus = Vec::new();
+    let mut only_jsfu = Vec::new();
+    for (shape, count) in &reference {
+        let mine = ours.get(shape).copied().unwrap_or(0);
+        if mine < *count {
+            only_janus.push(format!("{}× {shape}", count - mine));
+        }
+    }
+    for (shape, count) in &ours {
+        let theirs = reference.get(shape).copied().unwrap_or(0);
+        if theirs < *count {
+            only_jsfu.push(format!("{}× {shape}", count - theirs));
+        }
+    }
+    assert!(
+        only_janus.is_empty() && only_jsfu.is_empty(),
+        "plugin events differ from the native VideoRoom's.\nonly from Janus:\n  {}\nonly from jsfu:\n  {}",
+        only_janus.join("\n  "),
+        only_jsfu.join("\n  ")
+    );
+}
+
+/// Each event of a client transcript (`{"to", "data", "jsep"}`) as a string
+/// with every number and the digits of every string abstracted, counted.
+fn event_shapes(events: &Value) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for event in events.as_array().map(Vec::as_slice).unwrap_or_default() {
+        *out.entry(shape(event).to_string()).or_insert(0) += 1;
+    }
+    out
+}
+
+fn shape(value: &Value) -> Value {
+    match value {
+        Value::Number(_) => Value::String("<number>".to_owned()),
+        Value::String(s) => Value::String(
+            s.chars()
+                .map(|c| if c.is_ascii_digit() { '#' } else { c })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(shape).collect()),
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), shape(v))).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+/// The real Janus with only its native VideoRoom plugin and the WebSocket
+/// transport, on a free loopback port; stopped when dropped.
+struct NativeJanus {
+    child: Child,
+    ws_port: u16,
+    log: PathBuf,
+    dir: PathBuf,
+}
+
+impl NativeJanus {
+    /// `None` (with a notice) when Janus or its VideoRoom plugin is not
+    /// installed.
+    fn start() -> Option<Self> {
+        let bin = std::env::var_os("JANUS_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/usr/bin/janus"));
+        let Some(lib) = janus_library_folder() else {
+            eprintln!("SKIP: Janus's native VideoRoom plugin is not installed (package janus)");
+            return None;
+        };
+        if !bin.is_file() {
+            eprintln!("SKIP: {} is not installed (package janus)", bin.display());
+            return None;
+        }
+        let dir = std::env::temp_dir().join(format!("jsfu-videoroom-janus-{}", std::process::id()));
+        let conf = dir.join("conf");
+        fs::create_dir_all(&conf).unwrap_or_else(|e| panic!("creating {}: {e}", conf.display()));
+        let shim = build_shim(&dir);
+        let ws_port =
+            ports::free_ports(1).unwrap_or_else(|e| panic!("finding a free port: {e:#}"))[0].port();
+        write_config(&conf, &lib, ws_port);
+        let log = dir.join("janus.log");
+        let child = Command::new(&bin)
+            .env("LD_PRELOAD", &shim)
+            .arg("-F")
+            .arg(&conf)
+            .arg("-L")
+            .arg(&log)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
+        let janus = Self {
+            child,
+            ws_port,
+            log,
+            dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while TcpStream::connect(("127.0.0.1", ws_port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "Janus did not open its WebSocket port in time; log: {}",
+                janus.log.display()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Some(janus)
+    }
+
+    fn ws_url(&self) -> String {
+        format!("ws://127.0.0.1:{}", self.ws_port)
+    }
+}
+
+impl Drop for NativeJanus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The first `/usr/lib/<triplet>/janus` (or `JANUS_LIB_DIR`) holding the
+/// native VideoRoom plugin.
+fn janus_library_folder() -> Option<PathBuf> {
+    let mut candidates: Vec<PathBuf> = std::env::var_os("JANUS_LIB_DIR")
+        .map(PathBuf::from)
+        .into_iter()
+        .collect();
+    if let Ok(entries) = fs::read_dir("/usr/lib") {
+        let mut found: Vec<PathBuf> = entries.flatten().map(|e| e.path().join("janus")).collect();
+        found.sort();
+        candidates.extend(found);
+    }
+    candidates.push(PathBuf::from("/usr/lib/janus"));
+    candidates
+        .into_iter()
+        .find(|dir| dir.join("plugins/libjanus_videoroom.so").is_file())
+}
+
+/// Janus skips loopback interfaces when gathering candidates; the harness's
+/// getifaddrs shim (built here) clears that flag so ICE works on 127.0.0.1.
+fn build_shim(dir: &Path) -> PathBuf {
+    let source = dir.join("noloopback.c");
+    fs::write(&source, include_str!("../src/shim/noloopback.c"))
+        .unwrap_or_else(|e| panic!("writing {}: {e}", source.display()));
+    let library = dir.join("libnoloopback.so");
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_owned());
+    let output = Command::new(&cc)
+        .args(["-shared", "-fPIC", "-O2", "-o"])
+        .arg(&library)
+        .arg(&source)
+        .arg("-ldl")
+        .output()
+        .unwrap_or_else(|e| panic!("running {cc} (needed to run Janus): {e}"));
+    assert!(
+        output.status.success(),
+        "{cc} failed to build the getifaddrs shim: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    library
+}
+
+/// `janus.jcfg` enabling only the VideoRoom plugin and the WebSocket
+/// transport, plus their configurations (no rooms configured).
+fn write_config(conf: &Path, lib: &Path, ws_port: u16) {
+    let disabled = |kind: &str, keep: &str| -> String {
+        let mut names: Vec<String> = fs::read_dir(lib.join(kind))
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.ends_with(".so") && n != keep)
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names.join(",")
+    };
+    let core = format!(
+        "general: {{\n\tplugins_folder = \"{lib}/plugins\"\n\ttransports_folder = \"{lib}/transports\"\n\
+         \tevents_folder = \"{lib}/events\"\n\tloggers_folder = \"{lib}/loggers\"\n\tdebug_level = 4\n\
+         \tdebug_colors = false\n\tinterface = \"127.0.0.1\"\n}}\n\
+         media: {{\n\tipv6 = false\n\trtp_port_range = \"20000-40000\"\n}}\n\
+         nat: {{\n\tfull_trickle = false\n\tice_lite = false\n\tice_tcp = false\n\tignore_mdns = true\n\
+         \tice_enforce_list = \"127.0.0.1\"\n}}\n\
+         plugins: {{\n\tdisable = \"{plugins}\"\n}}\n\
+         transports: {{\n\tdisable = \"{transports}\"\n}}\n\
+         loggers: {{\n\tdisable = \"{loggers}\"\n}}\n\
+         events: {{\n\tbroadcast = false\n\tdisable = \"{events}\"\n}}\n",
+        lib = lib.display(),
+        plugins = disabled("plugins", "libjanus_videoroom.so"),
+        transports = disabled("transports", "libjanus_websockets.so"),
+        loggers = disabled("loggers", ""),
+        events = disabled("events", ""),
+    );
+    let ws = format!(
+        "general: {{\n\tjson = \"plain\"\n\tws = true\n\tws_port = {ws_port}\n\tws_ip = \"127.0.0.1\"\n\
+         \twss = false\n}}\nadmin: {{\n\tadmin_ws = false\n\tadmin_wss = false\n}}\ncors: {{\n}}\n"
+    );
+    let videoroom = "general: {\n}\n";
+    for (name, text) in [
+        ("janus.jcfg", core.as_str()),
+        ("janus.transport.websockets.jcfg", ws.as_str()),
+        ("janus.plugin.videoroom.jcfg", videoroom),
+    ] {
+        let path = conf.join(name);
+        fs::write(&path, text).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+    }
+}
