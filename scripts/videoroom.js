@@ -806,9 +806,10 @@ function checkPublish(r, h, jsep) {
 		fail(ERR.ALREADY_PUBLISHED, "Can't publish, already published");
 	}
 	if (!h.published) {
+		// As in Janus, publishers count once their PeerConnection is up.
 		let count = 0;
 		for (const p of r.participants.values()) {
-			if (p.published) {
+			if (p.active) {
 				count++;
 			}
 		}
@@ -847,7 +848,8 @@ function publisherRequest(h, request, msg, jsep) {
 		return { event: { videoroom: "event", room: roomId, leaving: "ok" } };
 	}
 	if (request === "unpublish") {
-		if (!h.published) {
+		// As in Janus, a publisher is published once its PeerConnection is up.
+		if (!h.active) {
 			fail(ERR.NOT_PUBLISHED, "Can't unpublish, not published");
 		}
 		unpublish(h);
@@ -860,11 +862,10 @@ function publisherRequest(h, request, msg, jsep) {
 	validate(msg, { audio: "boolean", video: "boolean", data: "boolean", bitrate: "nonneg",
 		keyframe: "boolean", record: "boolean", filename: "string", display: "string",
 		audiocodec: "string", videocodec: "string" });
-	if (request === "publish" && !(jsep && typeof jsep.sdp === "string")) {
-		if (h.published) {
-			fail(ERR.ALREADY_PUBLISHED, "Can't publish, already published");
-		}
-		fail(ERR.MISSING_ELEMENT, "Missing mandatory element (jsep)");
+	// As in Janus: a "publish" without an offer once the PeerConnection is up
+	// is refused; before, it is a configure.
+	if (request === "publish" && !(jsep && typeof jsep.sdp === "string") && h.active) {
+		fail(ERR.ALREADY_PUBLISHED, "Can't publish, already published");
 	}
 	if (msg.audiocodec !== undefined && r.audiocodec.indexOf(String(msg.audiocodec).toLowerCase()) < 0) {
 		fail(ERR.INVALID_ELEMENT, "Invalid element (audiocodec: not allowed in this room)");
@@ -1129,7 +1130,8 @@ function joinSubscriber(h, msg) {
 		}
 	}
 	const pub = publisherOf(feedId, r.room);
-	if (!pub || !pub.published || !pub.details) {
+	// As in Janus, a feed exists once its PeerConnection is up.
+	if (!pub || !pub.active || !pub.details) {
 		fail(ERR.NO_SUCH_FEED, "No such feed (" + feedId + ")");
 	}
 	const chosen = pub.details.filter((d) => {

@@ -9,6 +9,7 @@
 # Usage: dataplane/fuzz/build.sh            build all targets
 #        dataplane/fuzz/build.sh run [SECS]  also run each target SECS seconds
 #                                            (default 60) on a scratch corpus
+#                                            grown from seeds/<target>
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 target_dir="${JSFU_FUZZ_TARGET_DIR:-$here/../../target-fuzz}"
@@ -23,6 +24,6 @@ if [[ "${1:-}" == run ]]; then
         corpus="$target_dir/corpus/$t"
         mkdir -p "$corpus"
         cargo fuzz run --fuzz-dir . --sanitizer none --target-dir "$target_dir" "$t" "$corpus" \
-            -- -max_total_time="$secs" -artifact_prefix="$target_dir/crash-$t-"
+            "$here/seeds/$t" -- -max_total_time="$secs" -artifact_prefix="$target_dir/crash-$t-"
     done
 fi

@@ -13,9 +13,16 @@
 //! configuration), which proves the checks, and the plugin events both
 //! servers sent are compared field by field (ids and numbers abstracted).
 //!
+//! Janode's VideoRoom module (`tests/videoroom/janode_videoroom.mjs`, npm
+//! `janode` from `tests/browser/node_modules`) drives the same server
+//! through create/join/publish/subscribe/configure/unpublish/leave/kick/
+//! destroy and the error cases, with an aiortc publisher to subscribe to;
+//! it too runs against both servers.
+//!
 //! Needs `python3` (or `PYTHON`) with the packages of
-//! `tests/media/requirements.txt`; without them the tests are skipped with a
-//! notice, except in CI (`CI=true`), where they fail.
+//! `tests/media/requirements.txt`, and `node` with `npm ci` done in
+//! `tests/browser` for the Janode tests; without them the tests are skipped
+//! with a notice, except in CI (`CI=true`), where they fail.
 
 #[allow(dead_code)]
 mod media_support;
@@ -25,6 +32,7 @@ use std::fs;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use jsfu_tests::server::{Flavor, Server, ServerOptions};
@@ -32,7 +40,43 @@ use jsfu_tests::{ports, selected_flavors};
 use media_support::{ClientRun, in_ci, media_lock, run_client};
 use serde_json::Value;
 
-/// Checks every run must have made and passed.
+/// Checks every Janode run must have made and passed.
+const JANODE_CHECKS: &[&str] = &[
+    "create",
+    "create_exists_427",
+    "exists",
+    "list",
+    "destroy_wrong_secret_433",
+    "allowed_enable",
+    "join_without_token_433",
+    "alice_joined",
+    "already_joined_425",
+    "alice_sees_bob_joining",
+    "alice_published",
+    "republish_is_renegotiation",
+    "publish_without_offer_before_up",
+    "alice_configured",
+    "list_participants",
+    "alice_sees_dave_published",
+    "subscribe_missing_feed_428",
+    "subscriber_joined",
+    "subscriber_started",
+    "subscriber_paused",
+    "subscriber_configured",
+    "subscriber_restarted",
+    "alice_sees_dave_unpublished",
+    "unpublish_not_published_435",
+    "bob_left",
+    "alice_sees_bob_leaving",
+    "subscriber_left",
+    "alice_sees_carol_kicked",
+    "destroy",
+    "alice_sees_destroyed",
+    "gone",
+    "join_destroyed_room_426",
+];
+
+/// Checks every aiortc run must have made and passed.
 const CHECKS: &[&str] = &[
     "create",
     "create_exists_427",
@@ -140,13 +184,13 @@ fn run_flow(label: &str, url: &str) -> ClientRun {
     run
 }
 
-/// The summary of a run that passed every check in [`CHECKS`] (panics with
+/// The summary of a run that passed every check in `checks` (panics with
 /// the client's output and `log` otherwise).
-fn passed(run: &ClientRun, log: &Path) -> Value {
+fn passed(run: &ClientRun, log: &Path, checks: &[&str]) -> Value {
     let Some(summary) = &run.summary else {
         panic!("{}: no JSON summary on stdout\n{}", run.label, run.report());
     };
-    let missing: Vec<&str> = CHECKS
+    let missing: Vec<&str> = checks
         .iter()
         .copied()
         .filter(|c| summary["checks"][c]["ok"] != Value::Bool(true))
@@ -160,7 +204,7 @@ fn passed(run: &ClientRun, log: &Path) -> Value {
             run.report()
         );
     }
-    eprintln!("{}: {} checks passed", run.label, CHECKS.len());
+    eprintln!("{}: {} checks passed", run.label, checks.len());
     summary.clone()
 }
 
@@ -182,7 +226,64 @@ fn videoroom_api_jsfu() {
     let _serial = media_lock();
     let server = start_jsfu();
     let run = run_flow("videoroom/jsfu", &server.ws_url());
-    passed(&run, server.log_path());
+    passed(&run, server.log_path(), CHECKS);
+}
+
+/// Whether node and Janode are there (skip otherwise; fail in CI).
+fn janode_available() -> bool {
+    let janode = manifest_dir().join("browser/node_modules/janode/src/janode.js");
+    let problem = match Command::new("node").arg("--version").output() {
+        Ok(out) if out.status.success() && janode.is_file() => return true,
+        Ok(out) if out.status.success() => format!(
+            "{} is missing (run npm ci in tests/browser)",
+            janode.display()
+        ),
+        Ok(_) | Err(_) => "node is not installed".to_owned(),
+    };
+    if in_ci() {
+        panic!("{problem}");
+    }
+    eprintln!("SKIP: {problem}");
+    false
+}
+
+fn run_janode(label: &str, url: &str) -> ClientRun {
+    let mut cmd = Command::new("node");
+    cmd.arg(manifest_dir().join("videoroom/janode_videoroom.mjs"))
+        .args(["--url", url]);
+    run_client(label, cmd)
+}
+
+#[test]
+fn janode_videoroom_jsfu() {
+    if !selected_flavors().contains(&Flavor::Jsfu) {
+        eprintln!("SKIP: jsfu is not in JSFU_TEST_SERVERS");
+        return;
+    }
+    if !client_available() || !janode_available() {
+        return;
+    }
+    let _serial = media_lock();
+    let server = start_jsfu();
+    let run = run_janode("janode-videoroom/jsfu", &server.ws_url());
+    passed(&run, server.log_path(), JANODE_CHECKS);
+}
+
+#[test]
+fn janode_videoroom_native_janus() {
+    if !selected_flavors().contains(&Flavor::Janus) {
+        eprintln!("SKIP: janus is not in JSFU_TEST_SERVERS");
+        return;
+    }
+    if !client_available() || !janode_available() {
+        return;
+    }
+    let _serial = media_lock();
+    let Some(janus) = NativeJanus::start() else {
+        return;
+    };
+    let run = run_janode("janode-videoroom/janus-native", &janus.ws_url());
+    passed(&run, &janus.log, JANODE_CHECKS);
 }
 
 #[test]
@@ -201,12 +302,14 @@ fn videoroom_events_match_native_janus() {
     let reference = passed(
         &run_flow("videoroom/janus-native", &janus.ws_url()),
         &janus.log,
+        CHECKS,
     );
     drop(janus);
     let server = start_jsfu();
     let ours = passed(
         &run_flow("videoroom/jsfu", &server.ws_url()),
         server.log_path(),
+        CHECKS,
     );
 
     // The same events, each with the same members of the same kinds. The
@@ -291,7 +394,12 @@ impl NativeJanus {
             eprintln!("SKIP: {} is not installed (package janus)", bin.display());
             return None;
         }
-        let dir = std::env::temp_dir().join(format!("jsfu-videoroom-janus-{}", std::process::id()));
+        static STARTED: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "jsfu-videoroom-janus-{}-{}",
+            std::process::id(),
+            STARTED.fetch_add(1, Ordering::Relaxed)
+        ));
         let conf = dir.join("conf");
         fs::create_dir_all(&conf).unwrap_or_else(|e| panic!("creating {}: {e}", conf.display()));
         let shim = build_shim(&dir);

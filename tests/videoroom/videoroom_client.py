@@ -482,6 +482,28 @@ class Run:
         reply = await self.call("destroy")
         self.check("session_destroy", reply.get("janus") == "success", reply)
 
+    async def publish_only(self, room: int, display: str, token: str | None, seconds: float) -> None:
+        """Join `room` as a publisher, publish, print {"feed": id} on stdout
+        once the PeerConnection is up, and keep sending for `seconds`."""
+        await self.api.open()
+        reply = await self.call("create")
+        self.session = int(reply["data"]["id"])
+        handle = await self.attach(display)
+        body: dict[str, Any] = {"request": "join", "ptype": "publisher", "room": room, "display": display}
+        if token:
+            body["token"] = token
+        joined = vr(await self.request(handle, body))
+        if joined.get("videoroom") != "joined":
+            raise CheckFailed(f"join: {joined}")
+        await self.publish(handle, "publisher")
+        print(json.dumps({"feed": joined["id"]}), flush=True)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while loop.time() < deadline:
+            await asyncio.sleep(0.5)
+            # Keep the Janus session alive.
+            await self.call("keepalive")
+
     async def cleanup(self) -> None:
         for task in self.tasks:
             task.cancel()
@@ -509,8 +531,27 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", required=True, help="the server's WebSocket URL")
     parser.add_argument("--rec-dir", help="make the test room record into this (empty) folder")
+    parser.add_argument("--publish", type=int, metavar="ROOM",
+                        help="only publish into ROOM (prints {\"feed\": id} once up)")
+    parser.add_argument("--display", default="Publisher", help="display name with --publish")
+    parser.add_argument("--token", help="join token with --publish")
+    parser.add_argument("--seconds", type=float, default=20.0, help="how long to publish with --publish")
     args = parser.parse_args()
+    if args.publish is not None:
+        return asyncio.run(publish_main(args))
     return asyncio.run(main_async(args.url, args.rec_dir))
+
+
+async def publish_main(args: argparse.Namespace) -> int:
+    run = Run(args.url, None)
+    try:
+        await run.publish_only(args.publish, args.display, args.token, args.seconds)
+    except (CheckFailed, asyncio.TimeoutError, KeyError, TypeError) as e:
+        log(f"publisher failed: {e!r}")
+        return 1
+    finally:
+        await run.cleanup()
+    return 0 if not run.failures else 1
 
 
 if __name__ == "__main__":

@@ -10,17 +10,21 @@
 //! * the header extensions of what we send, rebuilt for the recipient;
 //! * NACKs from the peer answered from a retransmission buffer, as RFC 4588
 //!   RTX when negotiated;
-//! * `MediaEvent::Receiving` when a kind starts or stops arriving.
+//! * `MediaEvent::Receiving` when a kind starts or stops arriving, and
+//!   `MediaEvent::SlowLink` when a second's losses reach the configured
+//!   threshold (media.md §9; the peer's report blocks also give the RTT
+//!   that sets how long packets are kept for NACKs).
 //!
 //! Everything is allocated when the PC is created; nothing per packet.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use jsfu_proto::nack::{Arrival, NackConfig, NackGenerator, RetransmitBuffer};
 use jsfu_proto::rtcp::feedback::write_nack;
 use jsfu_proto::rtcp::twcc::write_twcc;
 
-use jsfu_proto::rtcp::{ReceiverStats, TwccRecord};
+use jsfu_proto::rtcp::report::{NtpTime, ReportBlockView, rtt_us};
+use jsfu_proto::rtcp::{self, ReceiverStats, RtcpPacket, TwccRecord};
 use jsfu_proto::rtp::ext::{self, ExtForm};
 use jsfu_proto::rtp::{ExtensionWriter, Pt, RtpView, RtpViewMut, SeqNo, SeqUnwrapper, Ssrc};
 use jsfu_proto::rtx;
@@ -47,6 +51,9 @@ const NO_MEDIA: Duration = Duration::from_secs(1);
 
 /// How long DTLS must have been up before "not receiving" is reported.
 const MEDIA_GRACE: Duration = Duration::from_secs(1);
+
+/// How often slow links are checked (media.md §9).
+const SLOWLINK_PERIOD: Duration = Duration::from_secs(1);
 
 /// How often the "not receiving" check runs.
 const MEDIA_CHECK: Duration = Duration::from_secs(1);
@@ -92,6 +99,11 @@ pub(crate) struct Feedback {
     /// When the timers first saw the PC with DTLS up.
     up_since: Option<Instant>,
     next_media_check: Option<Instant>,
+    /// Cumulative loss the peer reports on what we send, per kind.
+    peer_lost: [Option<i32>; 2],
+    /// Loss totals at the previous slow-link check: [uplink, downlink][kind].
+    lost_prev: [[i64; 2]; 2],
+    next_slowlink: Option<Instant>,
 }
 
 fn nack_wanted(config: &PcConfig) -> bool {
@@ -149,6 +161,9 @@ impl Feedback {
             next_twcc: None,
             up_since: None,
             next_media_check: None,
+            peer_lost: [None, None],
+            lost_prev: [[0; 2]; 2],
+            next_slowlink: None,
         }
     }
 
@@ -309,6 +324,37 @@ impl Feedback {
         self.twcc_len -= used;
     }
 
+    /// Slow-link check (media.md §9), at most once per [`SLOWLINK_PERIOD`]:
+    /// `totals[0][kind]` is the cumulative loss the peer reports on what we
+    /// send (uplink), `totals[1][kind]` what we measured on what it sends
+    /// (downlink), `None` when not sending / receiving. Returns the increases
+    /// that reached `threshold`, same layout.
+    pub(crate) fn slow_link(
+        &mut self,
+        now: Instant,
+        totals: [[Option<i64>; 2]; 2],
+        threshold: u32,
+    ) -> [[Option<u32>; 2]; 2] {
+        let mut out = [[None; 2]; 2];
+        if threshold == 0 || self.next_slowlink.is_some_and(|t| now < t) {
+            return out;
+        }
+        self.next_slowlink = Some(now + SLOWLINK_PERIOD);
+        for (dir, totals) in totals.iter().enumerate() {
+            for (kind, total) in totals.iter().enumerate() {
+                let Some(total) = *total else {
+                    continue;
+                };
+                let prev = std::mem::replace(&mut self.lost_prev[dir][kind], total);
+                let increase = total.saturating_sub(prev);
+                if increase > 0 && increase >= i64::from(threshold) {
+                    out[dir][kind] = Some(u32::try_from(increase).unwrap_or(u32::MAX));
+                }
+            }
+        }
+        out
+    }
+
     /// Pending transport-wide CC records.
     #[cfg(test)]
     fn twcc_pending(&self) -> usize {
@@ -370,6 +416,41 @@ pub(crate) fn on_rtp(
         ids,
         clock_rate,
     )
+}
+
+/// Reads the report blocks of the peer's SRs and RRs about our streams:
+/// the loss it reports (slow link, media.md §9) and the round-trip time
+/// (retransmission keep time, media.md §5.4).
+pub(crate) fn on_rtcp(s: &mut Session, plain: &[u8]) {
+    let local = [s.local_ssrc(false), s.local_ssrc(true)];
+    let arrival = NtpTime::from_unix_us(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
+    );
+    let fb = &mut s.feedback;
+    let mut visit = |b: ReportBlockView<'_>| {
+        for (kind, ssrc) in local.iter().enumerate() {
+            if b.ssrc().0 != *ssrc {
+                continue;
+            }
+            fb.peer_lost[kind] = Some(b.cumulative_lost());
+            if kind == kind_index(true) && b.lsr() != 0 {
+                if let (Some(rtt), Some(resend)) =
+                    (rtt_us(arrival, b.lsr(), b.dlsr()), fb.resend.as_mut())
+                {
+                    resend.update_rtt(rtt);
+                }
+            }
+        }
+    };
+    for packet in rtcp::parse(plain) {
+        match packet {
+            Ok(RtcpPacket::SenderReport(sr)) => sr.report_blocks().for_each(&mut visit),
+            Ok(RtcpPacket::ReceiverReport(rr)) => rr.report_blocks().for_each(&mut visit),
+            _ => {}
+        }
+    }
 }
 
 /// Renumbers the audio level extension of a relayed packet to
@@ -485,6 +566,44 @@ impl Shard {
         self.send_nacks(now_us, key);
         self.send_twcc(now, key);
         self.media_state(now, key);
+        self.check_slow_link(now, key);
+    }
+
+    fn check_slow_link(&mut self, now: Instant, key: SessionKey) {
+        let threshold = self.slowlink_threshold;
+        if threshold == 0 {
+            return;
+        }
+        let Some(s) = self.session_mut(key) else {
+            return;
+        };
+        let mut totals = [[None; 2]; 2];
+        for video in [false, true] {
+            let k = kind_index(video);
+            if s.send_line(video).is_some() && s.outbound[k].packets > 0 {
+                totals[0][k] = s.feedback.peer_lost[k].map(i64::from);
+            }
+            let inbound = &s.inbound[k];
+            if s.recv_line(video).is_some() && inbound.received > 0 {
+                let expected = inbound.highest.saturating_sub(inbound.base) + 1;
+                let lost = expected.saturating_sub(inbound.received);
+                totals[1][k] = Some(i64::try_from(lost).unwrap_or(i64::MAX));
+            }
+        }
+        let session = s.id;
+        let slow = s.feedback.slow_link(now, totals, threshold);
+        for (dir, kinds) in slow.iter().enumerate() {
+            for (k, lost) in kinds.iter().enumerate() {
+                if let Some(lost) = *lost {
+                    self.emit(MediaEvent::SlowLink {
+                        session,
+                        uplink: dir == 0,
+                        video: k == kind_index(true),
+                        lost,
+                    });
+                }
+            }
+        }
     }
 
     fn send_nacks(&mut self, now_us: u64, key: SessionKey) {
@@ -825,6 +944,33 @@ mod tests {
             write_extensions(&mut fb, none, true, None, &view, 0, &mut out),
             0
         );
+    }
+
+    #[test]
+    fn slow_link_reports_increases_reaching_the_threshold() {
+        let mut fb = Feedback::new(&config(false));
+        let t0 = Instant::now();
+        // Off: nothing, whatever the losses.
+        assert_eq!(fb.slow_link(t0, [[Some(100); 2]; 2], 0), [[None; 2]; 2]);
+        // Uplink video lost 12, downlink audio 3 (below 5).
+        let totals = [[None, Some(12)], [Some(3), None]];
+        assert_eq!(
+            fb.slow_link(t0, totals, 5),
+            [[None, Some(12)], [None, None]]
+        );
+        // Within the second: not checked again.
+        let later = [[None, Some(40)], [Some(30), None]];
+        let t_half = t0 + Duration::from_millis(500);
+        assert_eq!(fb.slow_link(t_half, later, 5), [[None; 2]; 2]);
+        // Next second: increases since the last check (28 and 27).
+        let t1 = t0 + SLOWLINK_PERIOD;
+        assert_eq!(
+            fb.slow_link(t1, later, 5),
+            [[None, Some(28)], [Some(27), None]]
+        );
+        // No new loss: quiet.
+        let t2 = t1 + SLOWLINK_PERIOD;
+        assert_eq!(fb.slow_link(t2, later, 5), [[None; 2]; 2]);
     }
 
     fn abs_send_time_from(us: u64) -> u32 {

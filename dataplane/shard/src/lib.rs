@@ -115,6 +115,10 @@ pub struct ShardSetConfig {
     pub stats_interval: Duration,
     /// Kernel socket buffer size requested for each shard socket.
     pub socket_buffer_bytes: usize,
+    /// Packets lost in one second (by the peer on what we send, or by us on
+    /// what it sends) that raise [`MediaEvent::SlowLink`] (media.md §9);
+    /// 0 turns slow-link reports off.
+    pub slowlink_threshold: u32,
 }
 
 impl ShardSetConfig {
@@ -132,6 +136,7 @@ impl ShardSetConfig {
             cross_shard_slots: 1024,
             stats_interval: Duration::from_secs(10),
             socket_buffer_bytes: 4 << 20,
+            slowlink_threshold: 0,
         }
     }
 }
@@ -305,6 +310,7 @@ pub fn start(cfg: ShardSetConfig) -> Result<ShardSet, ShardError> {
             cross_shard_slots: cfg.cross_shard_slots,
             stats_interval: cfg.stats_interval,
             socket_buffer_bytes: cfg.socket_buffer_bytes,
+            slowlink_threshold: cfg.slowlink_threshold,
             routes: route_rx,
             commands: command_rx,
             control: control_rx,

@@ -516,6 +516,7 @@ impl Shard {
         self.counters.rtcp_in += 1;
         s.stats.rtcp_packets_in += 1;
         let plain = &buf[..len];
+        crate::feedback::on_rtcp(s, plain);
         let source = s.id;
         if s.config.script_incoming_rtcp {
             let video_ssrc = s.inbound[kind_index(true)].ssrc;
@@ -580,7 +581,7 @@ impl Shard {
     /// sequence number and timestamp as given (media.md §5.3).
     pub(crate) fn relay_rtp_from_script(
         &mut self,
-        _now: Instant,
+        now: Instant,
         session: PluginSessionId,
         video: bool,
         packet: &[u8],
@@ -601,6 +602,7 @@ impl Shard {
             self.counters.drop(DropReason::EgressPoolEmpty);
             return;
         };
+        let now_us = self.now_us(now);
         let e = slab_get(&mut self.slab, key);
         let result = (|| {
             let s = e.ok_or(DropReason::RecipientNotReady)?;
@@ -610,12 +612,32 @@ impl Shard {
                 .ok_or(DropReason::RecipientNotReady)?;
             let line = s.send_line(video).ok_or(DropReason::RecipientNoSendLine)?;
             let ssrc = line.local_ssrc;
+            let ids = line.extensions;
+            let mut mid = [0u8; 16];
+            let mid_len = line.mid.len();
+            let mid = (1..=16).contains(&mid_len).then(|| {
+                mid[..mid_len].copy_from_slice(line.mid.as_bytes());
+                &mid[..mid_len]
+            });
+            let mut ext = [0u8; 40];
+            let ext_len = crate::feedback::write_extensions(
+                &mut s.feedback,
+                ids,
+                video,
+                mid,
+                &view,
+                now_us,
+                &mut ext,
+            );
             let buf = &mut self.pool.get_mut(slot)[..];
-            let len =
-                write_with_extensions(&view, &[], buf).map_err(|_| DropReason::RtpMalformed)?;
+            let len = write_with_extensions(&view, &ext[..ext_len], buf)
+                .map_err(|_| DropReason::RtpMalformed)?;
             RtpViewMut::parse(&mut buf[..len])
                 .map_err(|_| DropReason::RtpMalformed)?
                 .set_ssrc(Ssrc(ssrc));
+            if video {
+                s.feedback.keep(now_us, view.seq(), &buf[..len]);
+            }
             let srtp = s.srtp_out.as_mut().ok_or(DropReason::RecipientNotReady)?;
             let n = srtp
                 .protect_rtp(buf, len)

@@ -57,6 +57,7 @@ pub(crate) struct ShardParams {
     pub(crate) cross_shard_slots: usize,
     pub(crate) stats_interval: Duration,
     pub(crate) socket_buffer_bytes: usize,
+    pub(crate) slowlink_threshold: u32,
     pub(crate) routes: flume::Receiver<RouteUpdate>,
     pub(crate) commands: flume::Receiver<ShardCommand>,
     pub(crate) control: flume::Receiver<Control>,
@@ -165,6 +166,8 @@ pub(crate) struct Shard {
     /// Recorders of the sessions whose commands reach this shard (record.rs).
     pub(crate) recorders: crate::record::Recorders,
     stopping: bool,
+    /// Slow-link threshold, packets lost per second (0: off; feedback.rs).
+    pub(crate) slowlink_threshold: u32,
     /// On-demand keyframe requests per sender (simulcast.rs).
     pub(crate) pli_fanin: crate::simulcast::PliFanIn,
 }
@@ -182,6 +185,7 @@ pub(crate) async fn run(params: ShardParams) {
         cross_shard_slots,
         stats_interval,
         socket_buffer_bytes,
+        slowlink_threshold,
         routes,
         commands,
         control,
@@ -220,6 +224,7 @@ pub(crate) async fn run(params: ShardParams) {
         counters: Counters::default(),
         recorders: crate::record::Recorders::new(id),
         stopping: false,
+        slowlink_threshold,
         pli_fanin: crate::simulcast::PliFanIn::default(),
     }));
     tracing::info!(shard = id.0, %local_addr, "shard started");

@@ -199,3 +199,76 @@ fn nack_rtx_both_ways_and_media_events() -> anyhow::Result<()> {
     set.shutdown()?;
     Ok(())
 }
+
+#[test]
+fn slow_link_both_ways() -> anyhow::Result<()> {
+    use jsfu_proto::dtls::{DtlsCert, DtlsConfig, DtlsContext};
+    let cert = DtlsCert::generate(std::time::SystemTime::now())?;
+    let ctx = DtlsContext::new(&cert, &DtlsConfig::default())?;
+    let (tx, events) = flume::bounded(4096);
+    let mut cfg = jsfu_shard::ShardSetConfig::new("127.0.0.1".parse()?, ctx, tx);
+    cfg.shards = 1;
+    cfg.stats_interval = Duration::ZERO;
+    cfg.slowlink_threshold = 5;
+    let set = jsfu_shard::start(cfg)?;
+    let shard = &set.shards()[0];
+    let mut a = Peer::new(31, shard.local_addr(), &cert)?;
+    let mut b = Peer::new(32, shard.local_addr(), &cert)?;
+    shard
+        .commands()
+        .send(ShardCommand::CreatePc(a.pc_config()))?;
+    shard
+        .commands()
+        .send(ShardCommand::CreatePc(b.pc_config()))?;
+    a.connect(T)?;
+    b.connect(T)?;
+    let mut seen = Vec::new();
+    for id in [31, 32] {
+        assert!(
+            wait_event(&events, &mut seen, T, |e| {
+                matches!(e, MediaEvent::WebrtcUp { session } if session.0 == id)
+            })
+            .is_some()
+        );
+    }
+    shard.routes().send(route(31, 1, true, false, &[32]))?;
+    shard.routes().send(route(32, 1, false, true, &[]))?;
+    std::thread::sleep(Duration::from_millis(200));
+
+    // Downlink: A's video skips 20 sequence numbers.
+    for seq in (200u16..205).chain(225..230) {
+        let packet = video(VIDEO_PT, seq, a.ssrc, &payload_for(seq));
+        send_plain(&mut a, &packet)?;
+    }
+    let down = wait_event(
+        &events,
+        &mut seen,
+        Duration::from_secs(3),
+        |e| matches!(e, MediaEvent::SlowLink { session, uplink: false, video: true, .. } if session.0 == 31),
+    );
+    match down {
+        Some(MediaEvent::SlowLink { lost, .. }) => assert_eq!(lost, 20),
+        other => panic!("no downlink slow link: {other:?} {seen:?}"),
+    }
+
+    // Uplink: B reports 30 packets of the server's video lost.
+    assert!(b.count_rtp(Duration::from_millis(100)) > 0);
+    let mut rr = vec![0x81, 201, 0, 7];
+    rr.extend_from_slice(&b.ssrc.to_be_bytes());
+    rr.extend_from_slice(&b.server_video_ssrc.to_be_bytes());
+    rr.extend_from_slice(&[10, 0, 0, 30]); // fraction, cumulative lost 30
+    rr.extend_from_slice(&[0; 16]); // highest seq, jitter, LSR, DLSR
+    b.send_rtcp(&rr).map_err(anyhow::Error::msg)?;
+    let up = wait_event(
+        &events,
+        &mut seen,
+        Duration::from_secs(3),
+        |e| matches!(e, MediaEvent::SlowLink { session, uplink: true, video: true, .. } if session.0 == 32),
+    );
+    match up {
+        Some(MediaEvent::SlowLink { lost, .. }) => assert_eq!(lost, 30),
+        other => panic!("no uplink slow link: {other:?} {seen:?}"),
+    }
+    set.shutdown()?;
+    Ok(())
+}
