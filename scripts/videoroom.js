@@ -1395,3 +1395,23 @@ function hangupMedia(id) {
 		h.started = false;
 	}
 }
+
+function videoMid(h) {
+	const video = (h.streams || []).find((s) => s.type === "video");
+	return video ? video.mid : "1";
+}
+
+// The simulcast layer relayed to a subscriber changed: tell it, as Janus does.
+function substreamChanged(id, substream) {
+	const h = sessions.get(id);
+	if (h && h.role === "subscriber") {
+		send(id, { videoroom: "event", room: h.room, mid: videoMid(h), substream: substream }, null);
+	}
+}
+
+function temporalLayerChanged(id, layer) {
+	const h = sessions.get(id);
+	if (h && h.role === "subscriber") {
+		send(id, { videoroom: "event", room: h.room, mid: videoMid(h), temporal: layer }, null);
+	}
+}

@@ -6,7 +6,7 @@
 //! [`MediaEvent`]s, which the gateway turns into script callbacks and client
 //! events.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -69,7 +69,7 @@ struct Shard {
     addr: SocketAddr,
     routes: flume::Sender<RouteUpdate>,
     commands: flume::Sender<ShardCommand>,
-    pcs: AtomicUsize,
+    sessions: AtomicUsize,
 }
 
 /// The running dataplane as control sees it.
@@ -78,6 +78,7 @@ pub struct MediaPlane {
     advertised: IpAddr,
     shards: Vec<Shard>,
     owners: Mutex<HashMap<PluginSessionId, usize>>,
+    with_pc: Mutex<HashSet<PluginSessionId>>,
     set: Mutex<Option<ShardSet>>,
     dropped_updates: AtomicUsize,
 }
@@ -132,7 +133,7 @@ impl MediaPlane {
                 addr: h.local_addr(),
                 routes: h.routes().clone(),
                 commands: h.commands().clone(),
-                pcs: AtomicUsize::new(0),
+                sessions: AtomicUsize::new(0),
             })
             .collect::<Vec<_>>();
         for s in &shards {
@@ -143,6 +144,7 @@ impl MediaPlane {
             advertised: cfg.advertised_ip.unwrap_or(cfg.media_ip),
             shards,
             owners: Mutex::new(HashMap::new()),
+            with_pc: Mutex::new(HashSet::new()),
             set: Mutex::new(Some(set)),
             dropped_updates: AtomicUsize::new(0),
         })
@@ -158,15 +160,31 @@ impl MediaPlane {
         &self.fingerprint
     }
 
-    /// Picks the shard with the fewest PeerConnections and fresh ICE
-    /// credentials and SSRCs for a new PC with `mlines` m-lines.
-    pub fn allocate(&self, mlines: usize) -> LocalPc {
-        let shard = self
+    /// The shard a session lives on: chosen (fewest sessions) the first
+    /// time anything names the session, so that its route updates,
+    /// recordings and PeerConnection all land on the same shard.
+    fn place(&self, session: PluginSessionId) -> usize {
+        let mut owners = self.owners_lock();
+        if let Some(i) = owners.get(&session) {
+            return *i;
+        }
+        let i = self
             .shards
             .iter()
             .enumerate()
-            .min_by_key(|(_, s)| s.pcs.load(Ordering::Relaxed))
+            .min_by_key(|(_, s)| s.sessions.load(Ordering::Relaxed))
             .map_or(0, |(i, _)| i);
+        if let Some(s) = self.shards.get(i) {
+            s.sessions.fetch_add(1, Ordering::Relaxed);
+        }
+        owners.insert(session, i);
+        i
+    }
+
+    /// Fresh ICE credentials and SSRCs for a new PC of `session` with
+    /// `mlines` m-lines, on the session's shard.
+    pub fn allocate(&self, session: PluginSessionId, mlines: usize) -> LocalPc {
+        let shard = self.place(session);
         let mut rng = rand::rng();
         let (ufrag, pwd) = sdp::generate_ice_credentials(&mut rng);
         LocalPc {
@@ -217,45 +235,48 @@ impl MediaPlane {
             tracing::warn!(session = %session, "shard command queue full: PeerConnection not created");
             return false;
         }
-        if !local.created {
-            shard.pcs.fetch_add(1, Ordering::Relaxed);
-            self.owners_lock().insert(session, local.shard);
-        }
+        self.with_pc_lock().insert(session);
         local.created = true;
         true
     }
 
     /// Removes a PeerConnection from its shard (no client event follows).
     pub fn remove_pc(&self, session: PluginSessionId) {
-        let Some(i) = self.owners_lock().remove(&session) else {
+        if !self.with_pc_lock().remove(&session) {
             return;
-        };
-        if let Some(s) = self.shards.get(i) {
-            s.pcs.fetch_sub(1, Ordering::Relaxed);
-            if s.commands.try_send(ShardCommand::RemovePc { session }).is_err() {
-                tracing::warn!(session = %session, "shard command queue full: PeerConnection not removed");
-            }
         }
+        self.command(session, ShardCommand::RemovePc { session });
     }
 
-    /// Forgets the placement of a PC that the shard already closed.
+    /// Forgets a PC that the shard already closed.
     pub fn pc_closed(&self, session: PluginSessionId) {
+        self.with_pc_lock().remove(&session);
+    }
+
+    /// Whether the session has a PC on its shard.
+    pub fn has_pc(&self, session: PluginSessionId) -> bool {
+        self.with_pc_lock().contains(&session)
+    }
+
+    /// The plugin session is gone: forget its placement.
+    pub fn session_removed(&self, session: PluginSessionId) {
         if let Some(i) = self.owners_lock().remove(&session) {
             if let Some(s) = self.shards.get(i) {
-                s.pcs.fetch_sub(1, Ordering::Relaxed);
+                s.sessions.fetch_sub(1, Ordering::Relaxed);
             }
         }
-    }
-
-    /// Whether the session has a PC on some shard.
-    pub fn has_pc(&self, session: PluginSessionId) -> bool {
-        self.owners_lock().contains_key(&session)
     }
 
     fn owner(&self, session: PluginSessionId) -> &Shard {
-        let i = self.owners_lock().get(&session).copied().unwrap_or(0);
-        // There is at least one shard (start refuses zero); index 0 exists.
+        let i = self.place(session);
+        // `place` returns an index of `shards`, which is never empty.
         &self.shards[i.min(self.shards.len() - 1)]
+    }
+
+    fn with_pc_lock(&self) -> std::sync::MutexGuard<'_, HashSet<PluginSessionId>> {
+        self.with_pc
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn owners_lock(&self) -> std::sync::MutexGuard<'_, HashMap<PluginSessionId, usize>> {
@@ -266,8 +287,14 @@ impl MediaPlane {
 
     /// Sends a route update to the session's shard (shards share them).
     pub fn route(&self, update: RouteUpdate) {
-        let shard = self.owner(update.session());
-        if shard.routes.try_send(update).is_err() {
+        let session = update.session();
+        let removed = matches!(update, RouteUpdate::Remove { .. });
+        let shard = self.owner(session);
+        let sent = shard.routes.try_send(update);
+        if removed {
+            self.session_removed(session);
+        }
+        if sent.is_err() {
             self.dropped_updates.fetch_add(1, Ordering::Relaxed);
             tracing::warn!("shard route queue full: update dropped");
         }

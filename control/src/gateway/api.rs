@@ -793,7 +793,7 @@ impl Gateway {
         let mlines = plugin_sdp.media.len();
         let mut local = match pc.local.take() {
             Some(l) => l,
-            None => media.allocate(mlines),
+            None => media.allocate(pid, mlines),
         };
         if local.ssrcs.len() < mlines {
             let more = crate::sdp::generate_local_ssrcs(&mut rand::rng(), mlines - local.ssrcs.len());

@@ -644,7 +644,7 @@ impl Shard {
     /// Records an incoming data-channel message of `session` (text or
     /// binary alike, as Janus does: the recorder's codec decides how the
     /// file is converted).
-    #[allow(dead_code, reason = "hook for the simulcast and data-channel paths")]
+    #[allow(dead_code, reason = "hook for the data-channel path (data.rs)")]
     pub(crate) fn record_data(&mut self, session: PluginSessionId, _text: bool, bytes: &[u8]) {
         if self.recorders.is_empty() {
             return;
