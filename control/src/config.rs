@@ -90,6 +90,10 @@ pub struct Cli {
     /// Pin shard i to CPU core i+1 (core 0 stays with the control plane).
     #[arg(long)]
     pub pin_shards: bool,
+    /// Packets lost in one second (per m-line and direction) that trigger a
+    /// slowlink event and the script's slowLink (0: off). [default: 0]
+    #[arg(long, value_name = "N")]
+    pub slowlink_threshold: Option<u32>,
     /// DTLS certificate (PEM); with --dtls-key. [default: a self-signed ECDSA P-256 one made at start]
     #[arg(long, value_name = "FILE", requires = "dtls_key")]
     pub dtls_cert: Option<PathBuf>,
@@ -141,6 +145,8 @@ pub struct FileMedia {
     pub shards: Option<usize>,
     /// See `--pin-shards`.
     pub pin_shards: Option<bool>,
+    /// See `--slowlink-threshold`.
+    pub slowlink_threshold: Option<u32>,
     /// See `--dtls-cert`.
     pub dtls_cert: Option<PathBuf>,
     /// See `--dtls-key`.
@@ -552,6 +558,10 @@ impl Config {
                 rtp_port_base: cli.rtp_port_base.or(file.media.rtp_port_base).unwrap_or(0),
                 shards: cli.shards.or(file.media.shards).unwrap_or(0),
                 pin_shards: cli.pin_shards || file.media.pin_shards.unwrap_or(false),
+                slowlink_threshold: cli
+                    .slowlink_threshold
+                    .or(file.media.slowlink_threshold)
+                    .unwrap_or(0),
                 dtls_cert: match (
                     cli.dtls_cert.clone().or(file.media.dtls_cert),
                     cli.dtls_key.clone().or(file.media.dtls_key),

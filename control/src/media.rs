@@ -35,6 +35,8 @@ pub struct MediaConfig {
     pub shards: usize,
     /// Pin shard `i` to core `i + 1`.
     pub pin_shards: bool,
+    /// Lost packets per second that make a slow link (0: off).
+    pub slowlink_threshold: u32,
     /// DTLS certificate and key (PEM); generated at start when absent.
     pub dtls_cert: Option<(PathBuf, PathBuf)>,
 }
@@ -47,6 +49,7 @@ impl Default for MediaConfig {
             rtp_port_base: 0,
             shards: 0,
             pin_shards: false,
+            slowlink_threshold: 0,
             dtls_cert: None,
         }
     }
@@ -124,6 +127,7 @@ impl MediaPlane {
         shard_cfg.shards = cfg.shards;
         shard_cfg.rtp_port_base = cfg.rtp_port_base;
         shard_cfg.pin_to_cores = cfg.pin_shards;
+        shard_cfg.slowlink_threshold = cfg.slowlink_threshold;
         let set = jsfu_shard::start(shard_cfg).map_err(|e| MediaError::Shards(e.to_string()))?;
         let shards = set
             .shards()
