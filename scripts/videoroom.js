@@ -258,10 +258,13 @@ function newHandle(id) {
 		published: false,    // an answer was sent
 		active: false,       // PeerConnection up, announced to the room
 		media: [],           // negotiated m-lines [{type, mindex, mid, codec}]
+		details: [],         // the same with the full codec ({kind, mid, codec})
 		subscribers: new Set(),
 		audioCodec: null,
 		videoCodec: null,
 		recording: false,
+		wantRecord: null,    // record request of the publisher (null: room's choice)
+		recordName: null,    // base file name requested with "filename"
 		sendAudio: true,
 		sendVideo: true,
 		sendData: true,
@@ -270,6 +273,9 @@ function newHandle(id) {
 		feed: null,          // publisher's handle id
 		feedId: null,        // publisher's participant id
 		pvtId: null,
+		streams: null,       // the streams of the "attached" event
+		offered: null,       // what the subscriber's offer carries (details)
+		offeredBy: null,     // the publisher's participant id at that time
 		paused: false,
 		started: false,
 		up: false,
@@ -852,7 +858,7 @@ function publisherRequest(h, request, msg, jsep) {
 		if (!h.active) {
 			fail(ERR.NOT_PUBLISHED, "Can't unpublish, not published");
 		}
-		unpublish(h);
+		unpublish(h, true);
 		closePc(h.id);
 		return { event: { videoroom: "event", room: r.room, unpublished: "ok" } };
 	}
@@ -1025,13 +1031,25 @@ function updateRecording(h, r) {
 
 // The publisher stops publishing: subscribers are detached and told, the
 // room is told.
-function unpublish(h) {
+//
+// After an "unpublish" request (`renegotiate`) each subscriber gets an
+// "updated" event with an offer that makes its m-lines inactive, as in
+// Janus. When the publisher's PeerConnection or handle goes away (hangup,
+// leave, kick, detach), its subscribers' PeerConnections are closed instead:
+// clients (the demo page among them) detach those handles on the
+// "unpublished"/"leaving" notifications, and an offer racing that detach
+// would only produce errors.
+function unpublish(h, renegotiate) {
 	const r = rooms.get(h.room);
 	const wasActive = h.active;
 	for (const subId of h.subscribers) {
 		removeRecipient(h.id, subId);
 		const sub = sessions.get(subId);
-		if (sub) {
+		if (sub && !renegotiate) {
+			sub.feed = null;
+			sub.started = false;
+			closePc(sub.id);
+		} else if (sub) {
 			sub.feed = null;
 			sub.started = false;
 			// (The data stream stays, without sources, as in Janus.)
@@ -1067,7 +1085,7 @@ function leaveRoom(h, roomGone, kicked) {
 	const r = rooms.get(h.room);
 	if (h.role === "publisher") {
 		if (h.published) {
-			unpublish(h);
+			unpublish(h, false);
 		}
 		if (r) {
 			r.participants.delete(h.userId);
@@ -1386,7 +1404,7 @@ function hangupMedia(id) {
 	h.up = false;
 	if (h.role === "publisher" && h.published) {
 		// Its PeerConnection is gone: it stays in the room, unpublished.
-		unpublish(h);
+		unpublish(h, false);
 	} else if (h.role === "subscriber") {
 		const pub = h.feed !== null ? sessions.get(h.feed) : null;
 		if (pub) {

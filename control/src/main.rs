@@ -58,9 +58,8 @@ fn main() -> ExitCode {
 async fn run(cfg: Config) -> anyhow::Result<()> {
     let gw = Gateway::new(cfg.clone());
     let (events_tx, events_rx) = flume::bounded(16_384);
-    let media = Arc::new(
-        MediaPlane::start(&cfg.media, events_tx).context("cannot start the media plane")?,
-    );
+    let media =
+        Arc::new(MediaPlane::start(&cfg.media, events_tx).context("cannot start the media plane")?);
     gw.connect_media(media.clone(), events_rx);
     let core: CoreRef = gw.clone();
     let mut plugins: Vec<Arc<ScriptPlugin>> = Vec::new();
@@ -102,7 +101,9 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
     for p in plugins {
         let _ = p.shutdown().await;
     }
-    tokio::task::spawn_blocking(move || media.shutdown()).await.ok();
+    tokio::task::spawn_blocking(move || media.shutdown())
+        .await
+        .ok();
     Ok(())
 }
 

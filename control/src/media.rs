@@ -112,10 +112,7 @@ pub struct LocalPc {
 
 impl MediaPlane {
     /// Starts the shards. `events` receives every [`MediaEvent`].
-    pub fn start(
-        cfg: &MediaConfig,
-        events: flume::Sender<MediaEvent>,
-    ) -> Result<Self, MediaError> {
+    pub fn start(cfg: &MediaConfig, events: flume::Sender<MediaEvent>) -> Result<Self, MediaError> {
         let cert = match &cfg.dtls_cert {
             Some((c, k)) => DtlsCert::from_pem_files(c, k),
             None => DtlsCert::generate(SystemTime::now()),
@@ -346,7 +343,9 @@ pub fn pc_config(
 ) -> PcConfig {
     let mut media = Vec::new();
     for lm in &negotiated.media {
-        let Some(kind) = medium(lm.kind) else { continue };
+        let Some(kind) = medium(lm.kind) else {
+            continue;
+        };
         if lm.port == 0 {
             continue;
         }
@@ -361,11 +360,14 @@ pub fn pc_config(
                 } else {
                     lm.codec.clone().unwrap_or_default()
                 },
-                clock_rate: lm
-                    .clock_rates
-                    .iter()
-                    .find(|(p, _)| p == pt)
-                    .map_or(if kind == Medium::Audio { 48_000 } else { 90_000 }, |(_, c)| *c),
+                clock_rate: lm.clock_rates.iter().find(|(p, _)| p == pt).map_or(
+                    if kind == Medium::Audio {
+                        48_000
+                    } else {
+                        90_000
+                    },
+                    |(_, c)| *c,
+                ),
             })
             .collect();
         let (remote_ssrcs, remote_rtx_ssrcs, rids) = match rm {

@@ -83,7 +83,12 @@ async fn status_codes_and_paths() -> Result<()> {
             let r = http.get("/info").await?;
             ensure!(r.status == 200, "GET /info: {}", r.status);
             r.json()?.expect_kind("server_info")?;
-            t.record("GET /info", &summary(&r));
+            // The server_info members themselves are compared (reduced) in
+            // api_session's info case; here only the status and kind matter.
+            t.record(
+                "GET /info",
+                &json!({"status": r.status, "kind": "server_info"}),
+            );
             // Janus 1.1.2 has no special /ping path (the spec's GET /janus/ping
             // comes from later versions): "ping" reads as session 0, so GET is
             // a long poll on no session (404) and POST is a session-less request.

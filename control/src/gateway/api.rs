@@ -796,13 +796,18 @@ impl Gateway {
             None => media.allocate(pid, mlines),
         };
         if local.ssrcs.len() < mlines {
-            let more = crate::sdp::generate_local_ssrcs(&mut rand::rng(), mlines - local.ssrcs.len());
+            let more =
+                crate::sdp::generate_local_ssrcs(&mut rand::rng(), mlines - local.ssrcs.len());
             local.ssrcs.extend(more);
         }
         let setup = if offer {
             crate::sdp::SetupRole::Actpass
         } else {
-            match pc.remote_info.as_ref().map(crate::sdp::RemoteInfo::dtls_role) {
+            match pc
+                .remote_info
+                .as_ref()
+                .map(crate::sdp::RemoteInfo::dtls_role)
+            {
                 Some(crate::sdp::DtlsRole::Server) => crate::sdp::SetupRole::Passive,
                 _ => crate::sdp::SetupRole::Active,
             }
@@ -842,9 +847,11 @@ impl Gateway {
         let (Some(media), Some(pid)) = (self.media(), handle.plugin_session.get().copied()) else {
             return;
         };
-        let (Some(remote), Some(info), Some(local)) =
-            (pc.remote_info.as_ref(), pc.local_info.as_ref(), pc.local.as_mut())
-        else {
+        let (Some(remote), Some(info), Some(local)) = (
+            pc.remote_info.as_ref(),
+            pc.local_info.as_ref(),
+            pc.local.as_mut(),
+        ) else {
             return;
         };
         let config = crate::media::pc_config(

@@ -283,7 +283,11 @@ impl Gateway {
 
     /// Connects the dataplane and starts turning its events into script
     /// callbacks and client events. Call once.
-    pub fn connect_media(self: &Arc<Self>, media: Arc<MediaPlane>, events: flume::Receiver<MediaEvent>) {
+    pub fn connect_media(
+        self: &Arc<Self>,
+        media: Arc<MediaPlane>,
+        events: flume::Receiver<MediaEvent>,
+    ) {
         if self.media.set(media).is_err() {
             return;
         }
@@ -609,7 +613,13 @@ impl Gateway {
             if media.has_pc(pid) {
                 // The shard closes the PC and reports `Hangup` with this reason,
                 // which runs `hangupMedia` and tells the client.
-                media.command(pid, ShardCommand::ClosePc { session: pid, reason });
+                media.command(
+                    pid,
+                    ShardCommand::ClosePc {
+                        session: pid,
+                        reason,
+                    },
+                );
                 return;
             }
         }
@@ -647,7 +657,9 @@ impl Gateway {
     async fn media_event(&self, ev: MediaEvent) {
         match ev {
             MediaEvent::WebrtcUp { session } => {
-                let Some((s, h)) = self.handle_of(session) else { return };
+                let Some((s, h)) = self.handle_of(session) else {
+                    return;
+                };
                 if h.detaching.load(Ordering::Relaxed) {
                     return;
                 }
@@ -663,7 +675,9 @@ impl Gateway {
                 if let Some(media) = self.media.get() {
                     media.pc_closed(session);
                 }
-                let Some((s, h)) = self.handle_of(session) else { return };
+                let Some((s, h)) = self.handle_of(session) else {
+                    return;
+                };
                 self.pc_down(&s, &h, reason);
             }
             MediaEvent::Receiving {
@@ -672,7 +686,9 @@ impl Gateway {
                 video,
                 receiving,
             } => {
-                let Some((s, h)) = self.handle_of(session) else { return };
+                let Some((s, h)) = self.handle_of(session) else {
+                    return;
+                };
                 let mid = lock(&h.pc)
                     .local_info
                     .as_ref()
@@ -690,7 +706,9 @@ impl Gateway {
                 video,
                 lost,
             } => {
-                let Some((s, h)) = self.handle_of(session) else { return };
+                let Some((s, h)) = self.handle_of(session) else {
+                    return;
+                };
                 h.plugin.slow_link(session, uplink, video);
                 self.deliver(
                     &s,
@@ -848,7 +866,9 @@ impl Core for Gateway {
     }
 
     fn shard_command(&self, command: ShardCommand) {
-        let Some(media) = self.media.get() else { return };
+        let Some(media) = self.media.get() else {
+            return;
+        };
         let session = match &command {
             ShardCommand::RelayRtp { session, .. }
             | ShardCommand::RelayRtcp { session, .. }

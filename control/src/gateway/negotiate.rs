@@ -26,8 +26,8 @@ pub(super) fn remote_description(
     update: bool,
     e2ee: bool,
 ) -> Result<RemoteDescription, JanusError> {
-    let parsed = sdp::parse(text)
-        .map_err(|e| JanusError::new(ErrorCode::JsepInvalidSdp, e.to_string()))?;
+    let parsed =
+        sdp::parse(text).map_err(|e| JanusError::new(ErrorCode::JsepInvalidSdp, e.to_string()))?;
     let info = sdp::check_remote(&parsed, RidOrder::from_jsep(rid_order))
         .map_err(|e| JanusError::new(ErrorCode::JsepInvalidSdp, e.to_string()))?;
     let stripped = sdp::strip(&parsed).serialize();

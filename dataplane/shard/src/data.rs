@@ -162,6 +162,9 @@ impl Shard {
         id: PluginSessionId,
         m: DataMessage,
     ) {
+        // A data recording gets the message before the script or the relay
+        // does (script-contract.md incomingTextData).
+        self.record_data(id, m.text, &m.data);
         let Some(s) = self.session(key) else {
             return;
         };

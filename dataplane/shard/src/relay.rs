@@ -17,8 +17,8 @@ use jsfu_route::{MediaEvent, PluginSessionId, SessionKey};
 use crate::io::SLOT_LEN;
 use crate::rtcp;
 use crate::session::kind_index;
-use crate::simulcast::LayerTag;
 use crate::shard::{DEFAULT_REMB_BPS, PeerMsg, Shard, clear_openssl_errors, slab_get};
+use crate::simulcast::LayerTag;
 use crate::stats::DropReason;
 
 fn srtp_drop_reason(d: SrtpDrop) -> DropReason {

@@ -77,7 +77,8 @@ impl NativeJanus {
             log,
             dir,
         };
-        let deadline = Instant::now() + Duration::from_secs(15);
+        // Generous: a loaded 2-core CI machine can take a while to start Janus.
+        let deadline = Instant::now() + Duration::from_secs(45);
         while TcpStream::connect(("127.0.0.1", ws_port)).is_err() {
             assert!(
                 Instant::now() < deadline,
@@ -146,6 +147,12 @@ fn build_shim(dir: &Path) -> PathBuf {
 /// `janus.jcfg` enabling only the VideoRoom plugin and the WebSocket (and,
 /// with `setup.http_port`, HTTP) transports, plus their configurations.
 fn write_config(conf: &Path, lib: &Path, ws_port: u16, setup: &JanusSetup) {
+    // The HTTP transport is only loaded when it has a port to serve.
+    let transports: &[&str] = if setup.http_port.is_some() {
+        &["libjanus_websockets.so", "libjanus_http.so"]
+    } else {
+        &["libjanus_websockets.so"]
+    };
     let disabled = |kind: &str, keep: &[&str]| -> String {
         let mut names: Vec<String> = fs::read_dir(lib.join(kind))
             .map(|entries| {
@@ -172,10 +179,7 @@ fn write_config(conf: &Path, lib: &Path, ws_port: u16, setup: &JanusSetup) {
          events: {{\n\tbroadcast = false\n\tdisable = \"{events}\"\n}}\n",
         lib = lib.display(),
         plugins = disabled("plugins", &["libjanus_videoroom.so"]),
-        transports = disabled(
-            "transports",
-            &["libjanus_websockets.so", "libjanus_http.so"]
-        ),
+        transports = disabled("transports", transports),
         loggers = disabled("loggers", &[]),
         events = disabled("events", &[]),
     );
@@ -183,15 +187,12 @@ fn write_config(conf: &Path, lib: &Path, ws_port: u16, setup: &JanusSetup) {
         "general: {{\n\tjson = \"plain\"\n\tws = true\n\tws_port = {ws_port}\n\tws_ip = \"127.0.0.1\"\n\
          \twss = false\n}}\nadmin: {{\n\tadmin_ws = false\n\tadmin_wss = false\n}}\ncors: {{\n}}\n"
     );
-    let http = match setup.http_port {
-        Some(port) => format!(
-            "general: {{\n\tjson = \"plain\"\n\tbase_path = \"/janus\"\n\thttp = true\n\tport = {port}\n\
-             \tip = \"127.0.0.1\"\n\thttps = false\n}}\nadmin: {{\n\tadmin_http = false\n\tadmin_https = false\n}}\n\
-             cors: {{\n}}\n"
-        ),
-        None => "general: {\n\thttp = false\n\thttps = false\n}\nadmin: {\n\tadmin_http = false\n\tadmin_https = false\n}\n"
-            .to_owned(),
-    };
+    let http = format!(
+        "general: {{\n\tjson = \"plain\"\n\tbase_path = \"/janus\"\n\thttp = true\n\tport = {}\n\
+         \tip = \"127.0.0.1\"\n\thttps = false\n}}\nadmin: {{\n\tadmin_http = false\n\tadmin_https = false\n}}\n\
+         cors: {{\n}}\n",
+        setup.http_port.unwrap_or(0)
+    );
     let videoroom = format!("general: {{\n}}\n{}", setup.rooms);
     for (name, text) in [
         ("janus.jcfg", core.as_str()),
