@@ -426,66 +426,21 @@ impl fmt::Debug for DtlsCert {
     }
 }
 
-/// SRTP protection profiles of the DTLS `use_srtp` extension (RFC 5764 §4.1.2,
-/// RFC 7714 §14.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SrtpProfile {
-    /// `SRTP_AEAD_AES_256_GCM`
-    AeadAes256Gcm,
-    /// `SRTP_AEAD_AES_128_GCM`
-    AeadAes128Gcm,
-    /// `SRTP_AES128_CM_SHA1_80`
-    Aes128CmSha1_80,
-    /// `SRTP_AES128_CM_SHA1_32` (SRTCP still uses an 80-bit tag)
-    Aes128CmSha1_32,
+/// The SRTP protection profiles DTLS negotiates are the SRTP layer's own
+/// (one type for both, so the negotiated profile keys the SRTP session as is).
+pub use crate::srtp::SrtpProfile;
+
+/// The `use_srtp` profile OpenSSL reports, as an [`SrtpProfile`].
+fn profile_from_openssl(id: SrtpProfileId) -> Option<SrtpProfile> {
+    SrtpProfile::ALL.into_iter().find(|p| openssl_id(*p) == id)
 }
 
-impl SrtpProfile {
-    /// All supported profiles in the preference order of media.md §4.2.
-    pub const ALL: [Self; 4] = [
-        Self::AeadAes256Gcm,
-        Self::AeadAes128Gcm,
-        Self::Aes128CmSha1_80,
-        Self::Aes128CmSha1_32,
-    ];
-
-    /// The OpenSSL / RFC name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::AeadAes256Gcm => "SRTP_AEAD_AES_256_GCM",
-            Self::AeadAes128Gcm => "SRTP_AEAD_AES_128_GCM",
-            Self::Aes128CmSha1_80 => "SRTP_AES128_CM_SHA1_80",
-            Self::Aes128CmSha1_32 => "SRTP_AES128_CM_SHA1_32",
-        }
-    }
-
-    /// Master key length in bytes.
-    pub fn key_len(self) -> usize {
-        match self {
-            Self::AeadAes256Gcm => 32,
-            Self::AeadAes128Gcm | Self::Aes128CmSha1_80 | Self::Aes128CmSha1_32 => 16,
-        }
-    }
-
-    /// Master salt length in bytes.
-    pub fn salt_len(self) -> usize {
-        match self {
-            Self::AeadAes256Gcm | Self::AeadAes128Gcm => 12,
-            Self::Aes128CmSha1_80 | Self::Aes128CmSha1_32 => 14,
-        }
-    }
-
-    fn from_openssl(id: SrtpProfileId) -> Option<Self> {
-        Self::ALL.into_iter().find(|p| p.openssl_id() == id)
-    }
-
-    fn openssl_id(self) -> SrtpProfileId {
-        match self {
-            Self::AeadAes256Gcm => SrtpProfileId::SRTP_AEAD_AES_256_GCM,
-            Self::AeadAes128Gcm => SrtpProfileId::SRTP_AEAD_AES_128_GCM,
-            Self::Aes128CmSha1_80 => SrtpProfileId::SRTP_AES128_CM_SHA1_80,
-            Self::Aes128CmSha1_32 => SrtpProfileId::SRTP_AES128_CM_SHA1_32,
-        }
+fn openssl_id(profile: SrtpProfile) -> SrtpProfileId {
+    match profile {
+        SrtpProfile::AeadAes256Gcm => SrtpProfileId::SRTP_AEAD_AES_256_GCM,
+        SrtpProfile::AeadAes128Gcm => SrtpProfileId::SRTP_AEAD_AES_128_GCM,
+        SrtpProfile::Aes128CmSha1_80 => SrtpProfileId::SRTP_AES128_CM_SHA1_80,
+        SrtpProfile::Aes128CmSha1_32 => SrtpProfileId::SRTP_AES128_CM_SHA1_32,
     }
 }
 
@@ -649,7 +604,7 @@ impl DtlsContext {
         let profiles = config
             .srtp_profiles
             .iter()
-            .map(|p| p.name())
+            .map(|p| p.openssl_name())
             .collect::<Vec<_>>()
             .join(":");
         builder.set_tlsext_use_srtp(&profiles)?;
@@ -1154,7 +1109,7 @@ impl DtlsEndpoint {
         }
         let profile = ssl
             .selected_srtp_profile()
-            .and_then(|p| SrtpProfile::from_openssl(p.id()))
+            .and_then(|p| profile_from_openssl(p.id()))
             .ok_or(DtlsFailure::NoSrtpProfile)?;
         let (key_len, salt_len) = (profile.key_len(), profile.salt_len());
         let mut material = [0u8; 2 * (32 + 14)];

@@ -15,7 +15,7 @@ use jsfu_proto::dtls::{
     DtlsContext, DtlsEndpoint, DtlsEvent, DtlsFailure, DtlsState as ProtoDtlsState, Fingerprint,
 };
 use jsfu_proto::ice::{IceConfig, IceCredentials, IceEvent, IceLiteAgent, IceState};
-use jsfu_proto::srtp::{SrtpKeys, SrtpProfile, SrtpSession};
+use jsfu_proto::srtp::{SrtpKeys, SrtpSession};
 use jsfu_route::{
     DtlsRole, DtlsState, HangupReason, MediaEvent, PcConfig, PluginSessionId, RouteUpdate,
     SessionKey, SessionRoute, SessionStats, ShardCommand, ShardId,
@@ -474,16 +474,6 @@ fn ntp_now() -> u64 {
     (secs << 32) | frac
 }
 
-fn srtp_profile(p: jsfu_proto::dtls::SrtpProfile) -> SrtpProfile {
-    use jsfu_proto::dtls::SrtpProfile as D;
-    match p {
-        D::AeadAes256Gcm => SrtpProfile::AeadAes256Gcm,
-        D::AeadAes128Gcm => SrtpProfile::AeadAes128Gcm,
-        D::Aes128CmSha1_80 => SrtpProfile::Aes128CmSha1_80,
-        D::Aes128CmSha1_32 => SrtpProfile::Aes128CmSha1_32,
-    }
-}
-
 fn dtls_role(role: DtlsRole) -> jsfu_proto::dtls::DtlsRole {
     match role {
         DtlsRole::Client => jsfu_proto::dtls::DtlsRole::Client,
@@ -908,7 +898,7 @@ impl Shard {
             let id = s.id;
             match event {
                 DtlsEvent::Connected(keys) => {
-                    let profile = srtp_profile(keys.profile);
+                    let profile = keys.profile;
                     let inbound = SrtpKeys::new(profile, keys.remote.key(), keys.remote.salt())
                         .and_then(|k| SrtpSession::inbound(&k));
                     let outbound = SrtpKeys::new(profile, keys.local.key(), keys.local.salt())
