@@ -6,7 +6,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant, SystemTime};
 
 use jsfu_proto::dtls::{DtlsCert, DtlsConfig, DtlsContext, DtlsEndpoint, DtlsEvent, DtlsRole};
-use jsfu_proto::srtp::{SrtpKeys, SrtpProfile, SrtpSession};
+use jsfu_proto::srtp::{SrtpKeys, SrtpSession};
 use jsfu_proto::stun::{self, Class, Method, StunKey, StunWriter, TransactionId};
 use jsfu_route::{
     DtlsRole as RouteDtlsRole, Epoch, Fingerprint, Gates, HeaderExtensionIds, MediaDescription,
@@ -249,20 +249,7 @@ impl Peer {
                 while let Some(ev) = self.dtls.poll_event() {
                     match ev {
                         DtlsEvent::Connected(keys) => {
-                            let profile = match keys.profile {
-                                jsfu_proto::dtls::SrtpProfile::AeadAes256Gcm => {
-                                    SrtpProfile::AeadAes256Gcm
-                                }
-                                jsfu_proto::dtls::SrtpProfile::AeadAes128Gcm => {
-                                    SrtpProfile::AeadAes128Gcm
-                                }
-                                jsfu_proto::dtls::SrtpProfile::Aes128CmSha1_80 => {
-                                    SrtpProfile::Aes128CmSha1_80
-                                }
-                                jsfu_proto::dtls::SrtpProfile::Aes128CmSha1_32 => {
-                                    SrtpProfile::Aes128CmSha1_32
-                                }
-                            };
+                            let profile = keys.profile;
                             self.srtp_out = Some(SrtpSession::outbound(&SrtpKeys::new(
                                 profile,
                                 keys.local.key(),
