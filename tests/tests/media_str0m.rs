@@ -34,6 +34,7 @@ const CHECKS: &[&str] = &[
     "video_frames",
     "audio_content",
     "video_content",
+    "data_echo",
     "video_off_stalls",
     "video_off_audio_continues",
     "video_on_resumes",

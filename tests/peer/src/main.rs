@@ -349,6 +349,34 @@ impl Run {
         let ok = receiving("audio") && receiving("video");
         self.check("media_events", ok, json!({"media": media}));
 
+        // ---- 1b. data channel echo -------------------------------------
+        // ASCII text: the stock echotest.js passes `string.length` as the
+        // byte count, which would cut non-ASCII text (a known sample bug).
+        let text = b"hello from str0m";
+        let binary: Vec<u8> = (0..=255u8).collect();
+        let (_, peer) = self.parts()?;
+        let open = peer.channel_open();
+        let sent = open && peer.send_data(false, text) && peer.send_data(true, &binary);
+        self.pump_for(Duration::from_secs(2))?;
+        let (_, peer) = self.parts()?;
+        let expected_text = [b"[echotest.js] --> ".as_slice(), text].concat();
+        let text_back = peer
+            .data_in
+            .iter()
+            .any(|(bin, d)| !*bin && *d == expected_text);
+        let binary_back = peer.data_in.iter().any(|(bin, d)| *bin && *d == binary);
+        let received: Vec<Value> = peer
+            .data_in
+            .iter()
+            .map(|(bin, d)| json!({"binary": bin, "len": d.len(), "text": String::from_utf8_lossy(d)}))
+            .collect();
+        self.check(
+            "data_echo",
+            sent && text_back && binary_back,
+            json!({"open": open, "sent": sent, "text_back": text_back,
+                   "binary_back": binary_back, "received": received}),
+        );
+
         // ---- 2. video off -----------------------------------------------
         let win = opts.window;
         let (janus, _) = self.parts()?;

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use str0m::change::{SdpAnswer, SdpPendingOffer};
+use str0m::channel::ChannelId;
 use str0m::format::Codec;
 use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid, Pt};
 use str0m::net::{Protocol, Receive};
@@ -64,6 +65,10 @@ pub(crate) struct Peer {
     next_audio: Instant,
     next_video: Instant,
     want_keyframe: bool,
+    /// The data channel, once open.
+    channel: Option<ChannelId>,
+    /// Data-channel messages received: (binary, bytes).
+    pub(crate) data_in: Vec<(bool, Vec<u8>)>,
 }
 
 impl Peer {
@@ -98,6 +103,8 @@ impl Peer {
             Some("peer-video".into()),
             None,
         );
+        // A data channel too: the echo scripts answer on it.
+        api.add_channel("JanusDataChannel".into());
         let (offer, pending) = api
             .apply()
             .ok_or_else(|| anyhow!("str0m produced no offer"))?;
@@ -124,6 +131,8 @@ impl Peer {
             next_audio: now,
             next_video: now,
             want_keyframe: true,
+            channel: None,
+            data_in: Vec::new(),
         };
         Ok((peer, offer.to_sdp_string()))
     }
@@ -161,6 +170,23 @@ impl Peer {
     }
 
     /// Start or stop sending media (it only flows once connected).
+    /// The data channel is open.
+    pub(crate) fn channel_open(&self) -> bool {
+        self.channel.is_some()
+    }
+
+    /// Sends one data-channel message; false if the channel is not open or
+    /// str0m refused it.
+    pub(crate) fn send_data(&mut self, binary: bool, data: &[u8]) -> bool {
+        let Some(id) = self.channel else {
+            return false;
+        };
+        match self.rtc.channel(id) {
+            Some(mut ch) => ch.write(binary, data).is_ok(),
+            None => false,
+        }
+    }
+
     pub(crate) fn set_sending(&mut self, on: bool) {
         if on && !self.sending {
             let now = Instant::now();
@@ -289,6 +315,12 @@ impl Peer {
             }
             Event::Closed => {
                 self.closed_at.get_or_insert(now);
+            }
+            Event::ChannelOpen(id, _label) => {
+                self.channel = Some(id);
+            }
+            Event::ChannelData(d) => {
+                self.data_in.push((d.binary, d.data));
             }
             Event::MediaData(data) => {
                 let audio = Some(data.mid) == self.audio.mid;
