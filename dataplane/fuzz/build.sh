@@ -19,7 +19,7 @@ target_dir="${JSFU_FUZZ_TARGET_DIR:-$here/../../target-fuzz}"
 if [[ "${1:-}" == check ]]; then
     # Plain binaries link libFuzzer's main too: given files, they replay them.
     CARGO_TARGET_DIR="$here/../../target" cargo build --manifest-path "$here/Cargo.toml"
-    for t in stun rtp rtcp sdp dcep; do
+    for t in stun rtp rtcp sdp dcep sctp; do
         "$here/../../target/debug/$t" "$here/seeds/$t"/* >/dev/null 2>&1 \
             || { echo "fuzz target $t fails on its seeds" >&2; exit 1; }
     done
