@@ -20,7 +20,8 @@ use std::process::Command;
 use jsfu_tests::Transport;
 use jsfu_tests::server::Flavor;
 use media_support::{
-    Script, assert_passed, in_ci, media_lock, run_client, start, transport_arg, url,
+    Script, aiortc_available, assert_passed, media_lock, python, run_client, start, transport_arg,
+    url,
 };
 
 /// Checks every run must have made and passed.
@@ -47,35 +48,8 @@ fn client_script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("media/echo_client.py")
 }
 
-fn python() -> String {
-    std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned())
-}
-
-/// Whether python and the client's packages are there; `false` (after a
-/// notice) means skip; in CI a missing piece is a failure.
-fn client_available() -> bool {
-    let probe = Command::new(python())
-        .args(["-c", "import aiortc, aioice, av, numpy, websockets"])
-        .output();
-    let problem = match probe {
-        Ok(out) if out.status.success() => return true,
-        Ok(out) => format!(
-            "{} cannot import the client's packages: {}",
-            python(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ),
-        Err(e) => format!("cannot run {}: {e}", python()),
-    };
-    let fix = "install them with: python3 -m pip install -r tests/media/requirements.txt";
-    if in_ci() {
-        panic!("{problem}\n{fix}");
-    }
-    eprintln!("SKIP: {problem}\n({fix})");
-    false
-}
-
 fn echo(flavor: Flavor, script: Script) {
-    if !client_available() {
+    if !aiortc_available() {
         return;
     }
     let _serial = media_lock();

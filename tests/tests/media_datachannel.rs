@@ -28,7 +28,8 @@ use std::time::{Duration, Instant};
 use jsfu_tests::Transport;
 use jsfu_tests::server::{DUKTAPE_MODULES, Flavor, Server};
 use media_support::{
-    Script, assert_passed, in_ci, media_lock, run_client, start, transport_arg, url,
+    Script, aiortc_available, assert_passed, media_lock, python, run_client, start, transport_arg,
+    url,
 };
 use serde_json::Value;
 
@@ -60,32 +61,6 @@ fn media_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("media")
 }
 
-fn python() -> String {
-    std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned())
-}
-
-/// Whether python with aiortc is there; `false` (after a notice) means skip.
-fn client_available() -> bool {
-    let probe = Command::new(python())
-        .args(["-c", "import aiortc, aioice, av, numpy, websockets"])
-        .output();
-    let problem = match probe {
-        Ok(out) if out.status.success() => return true,
-        Ok(out) => format!(
-            "{} cannot import aiortc: {}",
-            python(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ),
-        Err(e) => format!("cannot run {}: {e}", python()),
-    };
-    let fix = "install it with: python3 -m pip install -r tests/media/requirements.txt";
-    if in_ci() {
-        panic!("{problem}\n{fix}");
-    }
-    eprintln!("SKIP: {problem}\n({fix})");
-    false
-}
-
 fn client(args: &[&str]) -> Command {
     let mut cmd = Command::new(python());
     cmd.arg(media_dir().join("datachannel_echo.py")).args(args);
@@ -93,7 +68,7 @@ fn client(args: &[&str]) -> Command {
 }
 
 fn echo(flavor: Flavor, script: Script) {
-    if !client_available() {
+    if !aiortc_available() {
         return;
     }
     let _serial = media_lock();
@@ -225,7 +200,7 @@ impl Drop for TwoShardJsfu {
 
 #[test]
 fn datachannel_relay_across_shards() {
-    if !client_available() {
+    if !aiortc_available() {
         return;
     }
     let _serial = media_lock();

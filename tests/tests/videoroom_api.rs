@@ -36,7 +36,7 @@ use std::process::Command;
 
 use jsfu_tests::selected_flavors;
 use jsfu_tests::server::{Flavor, Server, ServerOptions};
-use media_support::{ClientRun, in_ci, media_lock, run_client};
+use media_support::{ClientRun, aiortc_available, in_ci, media_lock, python, run_client};
 use serde_json::Value;
 use videoroom_support::{JanusSetup, NativeJanus};
 
@@ -137,33 +137,6 @@ fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn python() -> String {
-    std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned())
-}
-
-/// Whether python and the client's packages are there; `false` (after a
-/// notice) means skip; in CI a missing piece is a failure.
-fn client_available() -> bool {
-    let probe = Command::new(python())
-        .args(["-c", "import aiortc, aioice, av, numpy, websockets"])
-        .output();
-    let problem = match probe {
-        Ok(out) if out.status.success() => return true,
-        Ok(out) => format!(
-            "{} cannot import the client's packages: {}",
-            python(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ),
-        Err(e) => format!("cannot run {}: {e}", python()),
-    };
-    let fix = "install them with: python3 -m pip install -r tests/media/requirements.txt";
-    if in_ci() {
-        panic!("{problem}\n{fix}");
-    }
-    eprintln!("SKIP: {problem}\n({fix})");
-    false
-}
-
 /// Run the client against the WebSocket URL `url`, the test room recording
 /// into a fresh folder (removed afterwards).
 fn run_flow(label: &str, url: &str) -> ClientRun {
@@ -220,7 +193,7 @@ fn videoroom_api_jsfu() {
         eprintln!("SKIP: jsfu is not in JSFU_TEST_SERVERS");
         return;
     }
-    if !client_available() {
+    if !aiortc_available() {
         return;
     }
     let _serial = media_lock();
@@ -260,7 +233,7 @@ fn janode_videoroom_jsfu() {
         eprintln!("SKIP: jsfu is not in JSFU_TEST_SERVERS");
         return;
     }
-    if !client_available() || !janode_available() {
+    if !aiortc_available() || !janode_available() {
         return;
     }
     let _serial = media_lock();
@@ -275,7 +248,7 @@ fn janode_videoroom_native_janus() {
         eprintln!("SKIP: janus is not in JSFU_TEST_SERVERS");
         return;
     }
-    if !client_available() || !janode_available() {
+    if !aiortc_available() || !janode_available() {
         return;
     }
     let _serial = media_lock();
@@ -292,7 +265,7 @@ fn videoroom_events_match_native_janus() {
         eprintln!("SKIP: comparing needs both jsfu and janus in JSFU_TEST_SERVERS");
         return;
     }
-    if !client_available() {
+    if !aiortc_available() {
         return;
     }
     let _serial = media_lock();

@@ -215,3 +215,33 @@ fn last_lines(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
+
+/// The Python interpreter that runs the aiortc clients (`PYTHON`, default
+/// `python3`).
+pub(crate) fn python() -> String {
+    std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned())
+}
+
+/// Whether python and the aiortc clients' packages are there; `false` (after
+/// a notice) means skip; in CI a missing piece is a failure.
+#[allow(dead_code)] // the str0m and simulcast test binaries run no aiortc client
+pub(crate) fn aiortc_available() -> bool {
+    let probe = Command::new(python())
+        .args(["-c", "import aiortc, aioice, av, numpy, websockets"])
+        .output();
+    let problem = match probe {
+        Ok(out) if out.status.success() => return true,
+        Ok(out) => format!(
+            "{} cannot import the client's packages: {}",
+            python(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+        Err(e) => format!("cannot run {}: {e}", python()),
+    };
+    let fix = "install them with: python3 -m pip install -r tests/media/requirements.txt";
+    if in_ci() {
+        panic!("{problem}\n{fix}");
+    }
+    eprintln!("SKIP: {problem}\n({fix})");
+    false
+}
