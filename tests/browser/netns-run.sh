@@ -12,6 +12,12 @@
 # 10.255.255.1, and its checks to 127.0.0.1 are delivered locally. Outside
 # such a namespace Chromium would pick the machine's real address instead.
 #
+# The veth gets no IPv6 (its link-local address would appear a second or
+# two later, after duplicate address detection, and Chromium would abort
+# every request in flight with ERR_NETWORK_CHANGED), and the script waits
+# until both ends are up before it starts COMMAND, so that nothing about
+# the network changes while COMMAND runs.
+#
 #   ./netns-run.sh COMMAND [ARGS...]
 set -eu
 if [ "$#" -lt 1 ]; then
@@ -21,8 +27,19 @@ fi
 exec unshare --net --fork -- sh -c '
   set -e
   ip link set lo up
+  v6=/proc/sys/net/ipv6/conf/default/disable_ipv6
+  if [ -e "$v6" ]; then echo 1 >"$v6"; fi
   ip link add jsfu0 type veth peer name jsfu1
   ip addr add 10.255.255.1/30 dev jsfu0
   ip link set jsfu0 up
   ip link set jsfu1 up
+  i=0
+  until ip -o link show jsfu0 | grep -q "state UP" && ip -o link show jsfu1 | grep -q "state UP"; do
+    i=$((i + 1))
+    if [ "$i" -gt 100 ]; then
+      echo "netns-run: the veth pair did not come up" >&2
+      exit 1
+    fi
+    sleep 0.05
+  done
   exec "$@"' netns-run "$@"

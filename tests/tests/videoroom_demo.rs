@@ -5,17 +5,17 @@
 //! two others' video playing (videoWidth > 0, frames increasing); one
 //! leaves and the others drop its video.
 //!
-//! Servers: jsfu with `scripts/videoroom.js` serving the pages itself
-//! (`--demos`), and the real Janus with its native VideoRoom plugin (pages
-//! from a static server), which proves the test. The page talks to
-//! `http://<host>:8088/janus`, so each run happens in a private network
-//! namespace (`tests/browser/netns-run.sh`, needs root), where port 8088 is
-//! free and Chromium uses the loopback for ICE.
-//!
-//! The `javascript` folder of the package is a symbolic link to
-//! `/usr/share/javascript`, outside the demo folder, which jsfu's demo
-//! server rightly refuses to follow; the test serves a copy of the pages
-//! with the links resolved (made at run time in a temporary folder).
+//! Servers: jsfu with `scripts/videoroom.js` serving the stock folder
+//! itself (`--demos /usr/share/janus/demos`, exactly as the README tells
+//! users), and the real Janus with its native VideoRoom plugin, which proves
+//! the test; its pages come from a plain static server over a copy of the
+//! folder with its symbolic links resolved (`javascript` links to
+//! `/usr/share/javascript`), and the page is given the `token`/`apisecret`
+//! globals Debian's `settings.js` lacks (jsfu's demo server declares them
+//! itself). The page talks to `http://<host>:8088/janus`, so each run
+//! happens in a private network namespace (`tests/browser/netns-run.sh`,
+//! needs root), where port 8088 is free and Chromium uses the loopback for
+//! ICE.
 //!
 //! Needs node with `npm ci` in `tests/browser`, Chromium and `janus-demos`;
 //! skipped otherwise, except in CI.
@@ -64,9 +64,8 @@ fn demo(test: &str, flavor: Flavor) -> Result<()> {
         let _one_browser = browser_lock();
         return rerun_in_netns(test, Duration::from_secs(240));
     }
-    let copy = DemoCopy::make()?;
     // `_server` (what serves the test) is held until the end of the run.
-    let (url, _server) = match flavor {
+    let (url, _server, declare_globals) = match flavor {
         Flavor::Jsfu => {
             let child = Command::new(Server::jsfu_binary()?)
                 .args(["--script"])
@@ -80,7 +79,7 @@ fn demo(test: &str, flavor: Flavor) -> Result<()> {
                     "off",
                 ])
                 .arg("--demos")
-                .arg(&copy.0)
+                .arg(STOCK_DEMOS)
                 .args(["--rtp-port-base", "0", "--media-ip", "127.0.0.1"])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
@@ -92,6 +91,7 @@ fn demo(test: &str, flavor: Flavor) -> Result<()> {
             (
                 format!("http://127.0.0.1:{API_PORT}/videoroomtest.html"),
                 guard,
+                false,
             )
         }
         Flavor::Janus => {
@@ -103,15 +103,19 @@ fn demo(test: &str, flavor: Flavor) -> Result<()> {
                 bail!("Janus's native VideoRoom plugin is not installed");
             };
             wait_port(API_PORT)?;
+            let copy = DemoCopy::make()?;
             let pages = StaticServer::start(copy.0.clone())?;
             let url = format!("{}/videoroomtest.html", pages.url());
-            let guard: Box<dyn Any> = Box::new((janus, pages));
-            (url, guard)
+            let guard: Box<dyn Any> = Box::new((janus, pages, copy));
+            (url, guard, true)
         }
     };
     let mut cmd = Command::new("node");
     cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("videoroom/demo_videoroom.mjs"))
         .args(["--url", &url]);
+    if declare_globals {
+        cmd.arg("--declare-globals");
+    }
     let out = run_with_timeout(cmd, Duration::from_secs(150))?;
     println!("{}", out.text);
     let passed = out.text.lines().any(|l| {

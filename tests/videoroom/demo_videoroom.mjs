@@ -20,6 +20,7 @@ const { values: args } = parseArgs({
   options: {
     url: { type: "string" },
     chromium: { type: "string", default: process.env.CHROMIUM_BIN || "/usr/bin/chromium" },
+    "declare-globals": { type: "boolean", default: false },
   },
 });
 if (!args.url) {
@@ -75,12 +76,16 @@ try {
       if (m.type() === "error") logs.push(`[${name}] ${m.text()}`);
     });
     // Debian's settings.js does not declare the `token` and `apisecret`
-    // globals the demo scripts read (upstream's does): declare them empty
-    // before the page's scripts run, as upstream's settings.js would.
-    await page.addInitScript(() => {
-      window.token = null;
-      window.apisecret = null;
-    });
+    // globals the demo scripts read (upstream's does). jsfu's demo server
+    // declares them itself; a plain static server does not, so with
+    // --declare-globals they are declared empty before the page's scripts
+    // run, as upstream's settings.js would.
+    if (args["declare-globals"]) {
+      await page.addInitScript(() => {
+        window.token = null;
+        window.apisecret = null;
+      });
+    }
     await page.goto(args.url);
     await page.click("#start");
     await page.waitForSelector("#username", { state: "visible", timeout: 20000 });

@@ -5,11 +5,21 @@
 //! Only `GET` and `HEAD` are answered. A path is percent-decoded and split
 //! into segments; a segment that is empty is skipped, and one that is `..`,
 //! starts with a dot (hidden files, `.`), or holds a NUL or a backslash makes
-//! the answer 404. The resolved file is canonicalized and must still lie
-//! inside the canonical demos folder, so symbolic links cannot lead out of
-//! it. A folder answers with its `index.html` (a folder path without its
-//! trailing slash is redirected to the one with it, so relative links in the
-//! page resolve).
+//! the answer 404, so a request can only name entries below the folder.
+//! Symbolic links inside the folder are followed wherever they lead, as a web
+//! server's default does: whoever can write the folder chooses what it
+//! serves. Debian's `janus-demos` needs that: its `javascript` entry is a
+//! link to `/usr/share/javascript` (jQuery, Bootstrap and the rest). A
+//! folder answers with its `index.html` (a folder path without its trailing
+//! slash is redirected to the one with it, so relative links in the page
+//! resolve).
+//!
+//! One compatibility fix-up: the demo scripts read the globals `token` and
+//! `apisecret`, which upstream's `settings.js` declares and Debian's
+//! (janus-demos 1.1.2) does not, so every demo stops at a `ReferenceError`.
+//! When the folder's top-level `settings.js` declares neither, its body is
+//! served with `var token = null; var apisecret = null;` appended (a `var`
+//! never overrides an existing global); the file on disk is not touched.
 
 use std::path::{Path, PathBuf};
 
@@ -30,18 +40,9 @@ pub(crate) async fn serve(root: &Path, method: &Method, path: &str) -> Option<Re
     let Some(segments) = segments(path) else {
         return Some(status(StatusCode::NOT_FOUND));
     };
-    let Ok(base) = tokio::fs::canonicalize(root).await else {
-        tracing::warn!(folder = %root.display(), "demos folder is not readable");
-        return Some(status(StatusCode::NOT_FOUND));
-    };
-    let mut file = base.clone();
+    let settings = segments.len() == 1 && segments[0] == Path::new("settings.js");
+    let mut file = root.to_path_buf();
     file.extend(&segments);
-    let Ok(mut file) = tokio::fs::canonicalize(&file).await else {
-        return Some(status(StatusCode::NOT_FOUND));
-    };
-    if !file.starts_with(&base) {
-        return Some(status(StatusCode::NOT_FOUND));
-    }
     let Ok(mut meta) = tokio::fs::metadata(&file).await else {
         return Some(status(StatusCode::NOT_FOUND));
     };
@@ -62,16 +63,27 @@ pub(crate) async fn serve(root: &Path, method: &Method, path: &str) -> Option<Re
     if !meta.is_file() || meta.len() > MAX_FILE_BYTES {
         return Some(status(StatusCode::NOT_FOUND));
     }
-    let body = if method == Method::HEAD {
-        Body::empty()
+    // The settings fix-up changes the length, so that file is always read.
+    let bytes = if method == Method::HEAD && !settings {
+        None
     } else {
         match tokio::fs::read(&file).await {
-            Ok(bytes) => Body::from(bytes),
+            Ok(mut bytes) => {
+                if settings {
+                    declare_missing_settings(&mut bytes);
+                }
+                Some(bytes)
+            }
             Err(e) => {
                 tracing::warn!(file = %file.display(), error = %e, "demo file unreadable");
                 return Some(status(StatusCode::NOT_FOUND));
             }
         }
+    };
+    let length = bytes.as_ref().map_or(meta.len(), |b| b.len() as u64);
+    let body = match bytes {
+        Some(bytes) if method != Method::HEAD => Body::from(bytes),
+        _ => Body::empty(),
     };
     let mut r = Response::new(body);
     let h = r.headers_mut();
@@ -79,13 +91,56 @@ pub(crate) async fn serve(root: &Path, method: &Method, path: &str) -> Option<Re
         header::CONTENT_TYPE,
         HeaderValue::from_static(content_type(&file)),
     );
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(meta.len()));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
     Some(r)
+}
+
+/// What is appended to a `settings.js` that declares neither global.
+const SETTINGS_DECLARATIONS: &str = "\n// Declared by jsfu: the demo scripts read these globals and this \
+settings.js does not declare them.\nvar token = null;\nvar apisecret = null;\n";
+
+/// `text` without its `/* */` and `//` comments (a `//` inside a string
+/// literal also ends the line: enough to look for declarations in it).
+fn code_without_comments(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("/*") {
+        out.push_str(&rest[..at]);
+        rest = rest[at + 2..]
+            .find("*/")
+            .map_or("", |end| &rest[at + 2 + end + 2..]);
+    }
+    out.push_str(rest);
+    out.lines()
+        .map(|line| line.find("//").map_or(line, |at| &line[..at]))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Appends [`SETTINGS_DECLARATIONS`] to the text of a demos `settings.js`
+/// unless its code (comments aside: Debian's mentions both in one) already
+/// names `token` or `apisecret` (then it is upstream's, or the user's own,
+/// and is served as it is).
+fn declare_missing_settings(bytes: &mut Vec<u8>) {
+    let text = code_without_comments(&String::from_utf8_lossy(bytes));
+    let mentions = |name: &str| {
+        text.match_indices(name).any(|(at, _)| {
+            let before = text[..at].chars().next_back();
+            let after = text[at + name.len()..].chars().next();
+            let ident =
+                |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '$');
+            !ident(before) && !ident(after)
+        })
+    };
+    if mentions("token") || mentions("apisecret") {
+        return;
+    }
+    bytes.extend_from_slice(SETTINGS_DECLARATIONS.as_bytes());
 }
 
 fn status(code: StatusCode) -> Response {
@@ -235,13 +290,73 @@ mod tests {
             let r = get("/link.txt").await.expect("GET is answered");
             assert_eq!(
                 r.status(),
-                StatusCode::NOT_FOUND,
-                "symlink out of the folder"
+                StatusCode::OK,
+                "a link the folder holds is followed"
             );
+            let body = axum::body::to_bytes(r.into_body(), 1024)
+                .await
+                .expect("the body is small");
+            assert_eq!(&body[..], b"no");
         }
+        let r = get("/%2e%2e/secret.txt").await.expect("GET is answered");
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "encoded traversal");
         let r = get("/missing.js").await.expect("GET is answered");
         assert_eq!(r.status(), StatusCode::NOT_FOUND);
         assert!(serve(&inner, &Method::POST, "/").await.is_none());
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[tokio::test]
+    async fn settings_without_the_globals_get_them_declared() {
+        let root = std::env::temp_dir().join(format!("jsfu-demos-settings-{}", std::process::id()));
+        std::fs::create_dir_all(root.join("sub")).expect("temp folder is writable");
+        let debian = "var server = \"http://\" + host;\n/* token: x */\n// apisecret: \"s\",\nvar iceServers = null;\n";
+        std::fs::write(root.join("settings.js"), debian).expect("temp folder is writable");
+        std::fs::write(root.join("sub/settings.js"), debian).expect("temp folder is writable");
+        let r = serve(&root, &Method::GET, "/settings.js")
+            .await
+            .expect("GET is answered");
+        let len: usize = r.headers()[header::CONTENT_LENGTH]
+            .to_str()
+            .expect("ASCII")
+            .parse()
+            .expect("a number");
+        let body = axum::body::to_bytes(r.into_body(), 4096)
+            .await
+            .expect("small");
+        assert_eq!(len, body.len());
+        let text = std::str::from_utf8(&body).expect("UTF-8");
+        assert!(text.starts_with(debian));
+        assert!(text.contains("var token = null;") && text.contains("var apisecret = null;"));
+        let head = serve(&root, &Method::HEAD, "/settings.js")
+            .await
+            .expect("HEAD is answered");
+        assert_eq!(
+            head.headers()[header::CONTENT_LENGTH],
+            len.to_string().as_str()
+        );
+
+        // Only the top-level settings.js, and only when it lacks both.
+        let r = serve(&root, &Method::GET, "/sub/settings.js")
+            .await
+            .expect("GET is answered");
+        let body = axum::body::to_bytes(r.into_body(), 4096)
+            .await
+            .expect("small");
+        assert_eq!(&body[..], debian.as_bytes());
+        let upstream = "var server = null;\nvar token = null;\nvar apisecret = null;\n";
+        std::fs::write(root.join("settings.js"), upstream).expect("temp folder is writable");
+        let r = serve(&root, &Method::GET, "/settings.js")
+            .await
+            .expect("GET is answered");
+        let body = axum::body::to_bytes(r.into_body(), 4096)
+            .await
+            .expect("small");
+        assert_eq!(&body[..], upstream.as_bytes());
+        // A name that merely contains "token" does not count as declaring it.
+        let mut other = b"var tokenizer = 1;".to_vec();
+        declare_missing_settings(&mut other);
+        assert!(other.ends_with(SETTINGS_DECLARATIONS.as_bytes()));
         let _ = std::fs::remove_dir_all(&root);
     }
 }
