@@ -353,21 +353,35 @@ struct StoredMeta {
 }
 
 /// Recently sent packets of one outgoing stream, in fixed slots indexed by
-/// sequence number (a ring: a packet overwrites the one `capacity` numbers
-/// before it). One slab allocated at construction; nothing per packet.
+/// sequence number (a ring: a packet overwrites the one `slots` numbers
+/// before it).
+///
+/// The ring starts small ([`INITIAL_SLOTS`]) and doubles, up to the
+/// capacity given at construction, whenever a packet would overwrite one
+/// still younger than the keep time: it holds about what the stream's packet
+/// rate and the keep time need (a 1 Mbit/s video stream kept 200 ms needs
+/// ~20 slots, not the 512 a 10 Mbit/s stream kept one second needs), so an
+/// idle or low-rate stream costs little memory. Growth allocates (at most
+/// log2(capacity / INITIAL_SLOTS) times in a stream's life, while its rate
+/// ramps up); storing and resending never do.
 #[derive(Debug, Clone)]
 pub struct RetransmitBuffer {
     slab: Box<[u8]>,
     slot_size: usize,
     meta: Box<[StoredMeta]>,
     mask: u16,
+    /// Largest number of slots (a power of two, at most 32768).
+    capacity: usize,
     min_queue_us: u64,
     max_age_us: u64,
 }
 
+/// Slots a [`RetransmitBuffer`] starts with.
+pub const INITIAL_SLOTS: usize = 32;
+
 impl RetransmitBuffer {
-    /// A buffer of `capacity` slots (rounded up to a power of two, at most
-    /// 32768) of `slot_size` bytes each, keeping packets for the minimum
+    /// A buffer of up to `capacity` slots (rounded up to a power of two, at
+    /// most 32768) of `slot_size` bytes each, keeping packets for the minimum
     /// queue time until an RTT is known.
     pub fn new(
         capacity: usize,
@@ -378,15 +392,44 @@ impl RetransmitBuffer {
             return Err(NackConfigError::Capacity);
         }
         let capacity = capacity.next_power_of_two();
+        let slots = capacity.min(INITIAL_SLOTS);
         Ok(Self {
-            slab: vec![0; capacity * slot_size].into_boxed_slice(),
+            slab: vec![0; slots * slot_size].into_boxed_slice(),
             slot_size,
-            meta: vec![StoredMeta::default(); capacity].into_boxed_slice(),
-            // Invariant: capacity <= 32768, so capacity - 1 fits u16.
-            mask: (capacity - 1) as u16,
+            meta: vec![StoredMeta::default(); slots].into_boxed_slice(),
+            // Invariant: slots <= capacity <= 32768, so slots - 1 fits u16.
+            mask: (slots - 1) as u16,
+            capacity,
             min_queue_us,
             max_age_us: min_queue_us.clamp(1, MAX_QUEUE_US),
         })
+    }
+
+    /// Slots in use now (grows with the packet rate up to the capacity).
+    pub fn slots(&self) -> usize {
+        self.meta.len()
+    }
+
+    /// Doubles the ring, moving every stored packet to its slot in the
+    /// larger one (distinct under the old mask, so distinct under the new).
+    fn grow(&mut self) {
+        let slots = self.meta.len() * 2;
+        let mut slab = vec![0; slots * self.slot_size].into_boxed_slice();
+        let mut meta = vec![StoredMeta::default(); slots].into_boxed_slice();
+        // Invariant: slots <= capacity <= 32768 (checked by the caller).
+        let mask = (slots - 1) as u16;
+        for (old, m) in self.meta.iter().enumerate() {
+            if !m.valid {
+                continue;
+            }
+            let new = usize::from(m.seq.0 & mask);
+            let (from, to) = (old * self.slot_size, new * self.slot_size);
+            slab[to..to + m.len].copy_from_slice(&self.slab[from..from + m.len]);
+            meta[new] = *m;
+        }
+        self.slab = slab;
+        self.meta = meta;
+        self.mask = mask;
     }
 
     /// Stores a sent packet under its sequence number.
@@ -394,7 +437,14 @@ impl RetransmitBuffer {
         if packet.len() > self.slot_size {
             return Err(StoreDrop::TooLarge);
         }
-        let i = usize::from(seq.0 & self.mask);
+        let mut i = usize::from(seq.0 & self.mask);
+        while self.meta.len() < self.capacity && {
+            let m = &self.meta[i];
+            m.valid && m.seq != seq && now_us.saturating_sub(m.stored_at_us) <= self.max_age_us
+        } {
+            self.grow();
+            i = usize::from(seq.0 & self.mask);
+        }
         let at = i * self.slot_size;
         self.slab[at..at + packet.len()].copy_from_slice(packet);
         self.meta[i] = StoredMeta {
@@ -664,8 +714,11 @@ mod tests {
         assert_eq!(b.get(130_000, SeqNo(65535)), Some(&[1u8, 2, 3][..]));
         assert_eq!(b.resend(200_001, SeqNo(0)), Err(ResendSkip::Expired));
         assert_eq!(b.resend(0, SeqNo(5)), Err(ResendSkip::NotFound));
-        // Capacity rounds up to 128: seq 127 overwrites 65535.
+        // Capacity rounds up to 128: seq 127 overwrites 65535 (the ring grew
+        // from 32 to 128 slots trying to keep both).
+        assert_eq!(b.slots(), INITIAL_SLOTS);
         b.insert(0, SeqNo(127), &[9]).expect("fits");
+        assert_eq!(b.slots(), 128);
         assert_eq!(b.get(0, SeqNo(65535)), None);
         b.drop_older_than(SeqNo(127));
         assert_eq!(b.get(0, SeqNo(0)), None);
@@ -681,6 +734,45 @@ mod tests {
         assert!(b.max_age_us() <= 1_000_000 && b.max_age_us() > 990_000);
         b.clear();
         assert_eq!(b.get(0, SeqNo(127)), None);
+    }
+
+    #[test]
+    fn retransmit_buffer_grows_with_the_rate_and_keeps_what_it_holds() {
+        // 100 packets/s kept 200 ms: 20 packets live at once, 32 slots do.
+        let mut b = RetransmitBuffer::new(512, 100, DEFAULT_MIN_QUEUE_US).expect("valid");
+        for n in 0..1000u32 {
+            let seq = SeqNo(n as u16);
+            b.insert(u64::from(n) * 10_000, seq, &n.to_be_bytes())
+                .expect("fits");
+        }
+        assert_eq!(b.slots(), INITIAL_SLOTS);
+        // 2,000 packets/s: 400 live at once, so the ring doubles to 512 and
+        // every packet younger than the keep time stays retrievable across
+        // each doubling.
+        let t0 = 10_000_000;
+        for n in 0..3000u32 {
+            let now = t0 + u64::from(n) * 500;
+            let seq = SeqNo((1000 + n) as u16);
+            b.insert(now, seq, &n.to_be_bytes()).expect("fits");
+            if n >= 400 {
+                let back = n - 399;
+                let old = SeqNo((1000 + back) as u16);
+                assert_eq!(
+                    b.get(now, old),
+                    Some(&back.to_be_bytes()[..]),
+                    "packet {back} at {n}"
+                );
+            }
+        }
+        assert_eq!(b.slots(), 512);
+        // Never beyond the capacity: the oldest packets are overwritten.
+        let mut small = RetransmitBuffer::new(64, 8, 1_000_000).expect("valid");
+        for n in 0..200u16 {
+            small.insert(0, SeqNo(n), &[n as u8]).expect("fits");
+        }
+        assert_eq!(small.slots(), 64);
+        assert_eq!(small.get(0, SeqNo(199)), Some(&[199u8][..]));
+        assert_eq!(small.get(0, SeqNo(135)), None);
     }
 
     /// Sender with a RetransmitBuffer, a lossy link with 30 ms latency, a
