@@ -32,6 +32,7 @@ use jsfu_route::{HeaderExtensionIds, MediaEvent, PcConfig, SessionKey};
 
 use crate::session::{Session, kind_index};
 use crate::shard::{RtcpSent, Shard, slab_get};
+use crate::simulcast::MAX_LAYERS;
 use crate::stats::DropReason;
 
 /// How often transport-wide CC feedback is sent (media.md §5.5
@@ -85,6 +86,10 @@ struct RxKind {
 #[derive(Debug)]
 pub(crate) struct Feedback {
     rx: [RxKind; 2],
+    /// NACK state of simulcast video layers 1 and 2 (layer 0 is the video
+    /// `RxKind`'s), made when a layer's first packet arrives, if NACKs were
+    /// negotiated.
+    layer_nacks: [Option<NackGenerator>; MAX_LAYERS - 1],
     /// Plaintext video packets sent to the peer, for its NACKs.
     resend: Option<RetransmitBuffer>,
     /// Sequence counter of our RTX stream.
@@ -144,6 +149,7 @@ impl Feedback {
         }
         Self {
             rx,
+            layer_nacks: Default::default(),
             resend: resend_wanted(config).then(new_resend).flatten(),
             rtx_seq: 0,
             twcc_out: 0,
@@ -216,7 +222,7 @@ impl Feedback {
         video: bool,
         view: &RtpView<'_>,
         retransmission: bool,
-        layer0: bool,
+        layer: u8,
         ids: HeaderExtensionIds,
         clock_rate: u32,
     ) -> bool {
@@ -227,8 +233,23 @@ impl Feedback {
         {
             self.record_twcc(seq, now_us);
         }
-        if !layer0 {
-            return true;
+        if layer > 0 {
+            // Upper simulcast layers: their own NACK state (with the same
+            // negotiation as layer 0), nothing else.
+            let Some(slot) = self.layer_nacks.get_mut(usize::from(layer) - 1) else {
+                return true;
+            };
+            if slot.is_none() && self.rx[kind_index(true)].nack.is_some() {
+                *slot = new_nack();
+            }
+            let arrival = slot
+                .as_mut()
+                .map(|n| n.handle_packet(now_us, view.seq(), false));
+            return !(retransmission
+                && matches!(
+                    arrival,
+                    Some(Arrival::Duplicate | Arrival::Recovered { nacked: false })
+                ));
         }
         let rx = &mut self.rx[kind_index(video)];
         rx.last_packet = Some(now);
@@ -251,10 +272,17 @@ impl Feedback {
         true
     }
 
-    /// The video sequence numbers due for a NACK at `now_us` (at most
-    /// `out.len()`).
-    pub(crate) fn poll_nacks(&mut self, now_us: u64, out: &mut [SeqNo]) -> usize {
-        let Some(generator) = self.rx[kind_index(true)].nack.as_mut() else {
+    /// The video sequence numbers of simulcast layer `layer` (0 for a plain
+    /// stream) due for a NACK at `now_us` (at most `out.len()`).
+    pub(crate) fn poll_nacks(&mut self, now_us: u64, layer: u8, out: &mut [SeqNo]) -> usize {
+        let generator = match layer {
+            0 => self.rx[kind_index(true)].nack.as_mut(),
+            l => self
+                .layer_nacks
+                .get_mut(usize::from(l) - 1)
+                .and_then(Option::as_mut),
+        };
+        let Some(generator) = generator else {
             return 0;
         };
         if generator.poll_timeout().is_some_and(|t| t <= now_us) {
@@ -388,9 +416,10 @@ pub(crate) fn unwrap_rtx(s: &Session, rtx_pt: u8, buf: &mut [u8]) -> Result<usiz
         .map_err(|_| DropReason::RtxFromPeer)
 }
 
-/// Bookkeeping for one received (and restored) RTP packet: receiver stats,
-/// NACK state and media-state time (of the stream, or of simulcast layer 0:
-/// `layer0`), transport-wide CC arrival (every packet). Returns `false` when
+/// Bookkeeping for one received (and restored) RTP packet: NACK state per
+/// stream (a plain stream is `layer` 0, a simulcast layer its index),
+/// receiver stats and media-state time (of the stream, or of simulcast layer
+/// 0), transport-wide CC arrival (every packet). Returns `false` when
 /// the packet is a useless retransmission to drop (media.md §5.2 step 8).
 pub(crate) fn on_rtp(
     s: &mut Session,
@@ -399,7 +428,7 @@ pub(crate) fn on_rtp(
     video: bool,
     view: &RtpView<'_>,
     retransmission: bool,
-    layer0: bool,
+    layer: u8,
 ) -> bool {
     let ids = s.recv_line(video).map(|m| m.extensions).unwrap_or_default();
     let clock_rate = s
@@ -412,7 +441,7 @@ pub(crate) fn on_rtp(
         video,
         view,
         retransmission,
-        layer0,
+        layer,
         ids,
         clock_rate,
     )
@@ -606,25 +635,36 @@ impl Shard {
         }
     }
 
+    /// NACKs for the video stream, or for each simulcast layer (about that
+    /// layer's SSRC).
     fn send_nacks(&mut self, now_us: u64, key: SessionKey) {
-        let mut lost = [SeqNo(0); NACK_BATCH];
-        let Some(s) = self.session_mut(key) else {
-            return;
-        };
-        let Some(media) = s.inbound[kind_index(true)].ssrc else {
-            return;
-        };
-        let sender = s.local_ssrc(true);
-        let n = s.feedback.poll_nacks(now_us, &mut lost);
-        if n == 0 {
-            return;
-        }
-        let lost = &lost[..n];
-        if self.send_rtcp(key, |_, out| {
-            write_nack(out, Ssrc(sender), Ssrc(media), lost).unwrap_or(0)
-        }) == RtcpSent::Sent
-        {
-            self.counters.nacks_sent += 1;
+        for layer in 0..MAX_LAYERS as u8 {
+            let mut lost = [SeqNo(0); NACK_BATCH];
+            let Some(s) = self.session_mut(key) else {
+                return;
+            };
+            let media = if s.layers.is_simulcast() {
+                s.layers.ssrcs()[usize::from(layer)]
+            } else if layer == 0 {
+                s.inbound[kind_index(true)].ssrc
+            } else {
+                None
+            };
+            let Some(media) = media else {
+                continue;
+            };
+            let sender = s.local_ssrc(true);
+            let n = s.feedback.poll_nacks(now_us, layer, &mut lost);
+            if n == 0 {
+                continue;
+            }
+            let lost = &lost[..n];
+            if self.send_rtcp(key, |_, out| {
+                write_nack(out, Ssrc(sender), Ssrc(media), lost).unwrap_or(0)
+            }) == RtcpSent::Sent
+            {
+                self.counters.nacks_sent += 1;
+            }
         }
     }
 
@@ -767,26 +807,64 @@ mod tests {
             let p = packet(seq, 3000 * u32::from(seq), &[]);
             let view = RtpView::parse(&p).expect("valid");
             let us = 1_000 * i as u64;
-            assert!(fb.on_packet(t0, us, true, &view, false, true, ids, 90_000));
+            assert!(fb.on_packet(t0, us, true, &view, false, 0, ids, 90_000));
         }
         let mut lost = [SeqNo(0); 8];
         // Not yet missing for 12 ms.
-        assert_eq!(fb.poll_nacks(5_000, &mut lost), 0);
-        assert_eq!(fb.poll_nacks(20_000, &mut lost), 1);
+        assert_eq!(fb.poll_nacks(5_000, 0, &mut lost), 0);
+        assert_eq!(fb.poll_nacks(20_000, 0, &mut lost), 1);
         assert_eq!(lost[0], SeqNo(3));
         // A retransmission of a packet already received is useless ...
         let dup = packet(2, 6000, &[]);
         let view = RtpView::parse(&dup).expect("valid");
-        assert!(!fb.on_packet(t0, 21_000, true, &view, true, true, ids, 90_000));
+        assert!(!fb.on_packet(t0, 21_000, true, &view, true, 0, ids, 90_000));
         // ... one of the NACKed packet is not.
         let fix = packet(3, 9000, &[]);
         let view = RtpView::parse(&fix).expect("valid");
-        assert!(fb.on_packet(t0, 22_000, true, &view, true, true, ids, 90_000));
+        assert!(fb.on_packet(t0, 22_000, true, &view, true, 0, ids, 90_000));
         assert_eq!(
-            fb.poll_nacks(200_000, &mut lost),
+            fb.poll_nacks(200_000, 0, &mut lost),
             0,
             "recovered: no more NACKs"
         );
+    }
+
+    #[test]
+    fn simulcast_layers_have_their_own_nacks() {
+        let mut fb = Feedback::new(&config(true));
+        let t0 = Instant::now();
+        let ids = HeaderExtensionIds::default();
+        // Layer 0 complete; layer 1 misses 12; layer 2 misses 40 and 41.
+        for (layer, seqs) in [(0u8, &[1u16, 2, 3][..]), (1, &[10, 11, 13]), (2, &[39, 42])] {
+            for seq in seqs {
+                let p = packet(*seq, 0, &[]);
+                let view = RtpView::parse(&p).expect("valid");
+                assert!(fb.on_packet(t0, 1_000, true, &view, false, layer, ids, 90_000));
+            }
+        }
+        let mut lost = [SeqNo(0); 8];
+        assert_eq!(fb.poll_nacks(30_000, 0, &mut lost), 0);
+        assert_eq!(fb.poll_nacks(30_000, 1, &mut lost), 1);
+        assert_eq!(lost[0], SeqNo(12));
+        assert_eq!(fb.poll_nacks(30_000, 2, &mut lost), 2);
+        assert_eq!(&lost[..2], &[SeqNo(40), SeqNo(41)]);
+        assert_eq!(fb.poll_nacks(30_000, 3, &mut lost), 0, "no such layer");
+        // A layer-1 retransmission of what layer 1 already has is useless;
+        // the missing one is not.
+        let dup = packet(11, 0, &[]);
+        let view = RtpView::parse(&dup).expect("valid");
+        assert!(!fb.on_packet(t0, 31_000, true, &view, true, 1, ids, 90_000));
+        let fix = packet(12, 0, &[]);
+        let view = RtpView::parse(&fix).expect("valid");
+        assert!(fb.on_packet(t0, 31_000, true, &view, true, 1, ids, 90_000));
+        // Without negotiated NACKs no layer gets any.
+        let mut plain = Feedback::new(&config(false));
+        for seq in [1u16, 5] {
+            let p = packet(seq, 0, &[]);
+            let view = RtpView::parse(&p).expect("valid");
+            plain.on_packet(t0, 0, true, &view, false, 1, ids, 90_000);
+        }
+        assert_eq!(plain.poll_nacks(1_000_000, 1, &mut lost), 0);
     }
 
     #[test]
@@ -797,10 +875,10 @@ mod tests {
         for seq in [1u16, 5] {
             let p = packet(seq, 0, &[]);
             let view = RtpView::parse(&p).expect("valid");
-            assert!(fb.on_packet(t0, 0, true, &view, false, true, ids, 90_000));
+            assert!(fb.on_packet(t0, 0, true, &view, false, 0, ids, 90_000));
         }
         let mut lost = [SeqNo(0); 8];
-        assert_eq!(fb.poll_nacks(1_000_000, &mut lost), 0);
+        assert_eq!(fb.poll_nacks(1_000_000, 0, &mut lost), 0);
         assert!(fb.resend.is_none());
         fb.update(&config(true));
         assert!(fb.resend.is_some() && fb.rx[1].nack.is_some());
@@ -816,7 +894,7 @@ mod tests {
             let p = packet(i, 960 * u32::from(i), &[]);
             let view = RtpView::parse(&p).expect("valid");
             let us = 20_000 * u64::from(i) + if i % 2 == 0 { 0 } else { 10_000 };
-            fb.on_packet(t0, us, false, &view, false, true, ids, 48_000);
+            fb.on_packet(t0, us, false, &view, false, 0, ids, 48_000);
         }
         // |D| = 10 ms = 480 units each time: J converges towards 480.
         let j = fb.jitter(false);
@@ -837,7 +915,7 @@ mod tests {
             let view = RtpView::parse(&p).expect("valid");
             let us = 1_000_000 + 1_000 * u64::from(seq);
             // Simulcast layers other than 0 count for transport-cc too.
-            fb.on_packet(t0, us, true, &view, false, seq != 11, ids, 90_000);
+            fb.on_packet(t0, us, true, &view, false, u8::from(seq == 11), ids, 90_000);
         }
         assert!(fb.twcc_due(t0));
         assert!(!fb.twcc_due(t0 + Duration::from_millis(100)), "period");

@@ -210,7 +210,7 @@ impl Shard {
         s.stats.rtp_packets_in += 1;
         s.stats.rtp_bytes_in += len as u64;
         let layer0 = layer.is_none_or(|l| l == 0);
-        if !crate::feedback::on_rtp(s, now, now_us, video, &view, rtx, layer0) {
+        if !crate::feedback::on_rtp(s, now, now_us, video, &view, rtx, layer.unwrap_or(0)) {
             s.stats.dropped += 1;
             self.counters.drop(DropReason::RtxFromPeer);
             return;
