@@ -338,6 +338,12 @@ pub struct HeaderExtensionIds {
     pub abs_send_time: Option<u8>,
     /// `urn:ietf:params:rtp-hdrext:ssrc-audio-level`.
     pub audio_level: Option<u8>,
+    /// `urn:3gpp:video-orientation` (forwarded from publisher to recipients).
+    pub video_orientation: Option<u8>,
+    /// `http://www.webrtc.org/experiments/rtp-hdrext/playout-delay` (forwarded).
+    pub playout_delay: Option<u8>,
+    /// `http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time` (forwarded).
+    pub abs_capture_time: Option<u8>,
     /// The AV1 dependency descriptor (`https://aomediacodec.github.io/av1-rtp-spec/#dependency-descriptor-rtp-header-extension`):
     /// temporal-layer filtering of simulcast AV1 (media.md §7.3).
     pub dependency_descriptor: Option<u8>,

@@ -72,6 +72,12 @@ const NACK_BATCH: usize = 64;
 /// under between ingress and egress (the relay renumbers it at ingress so
 /// that a recipient on any shard finds it without the source's extmap).
 pub(crate) const RELAY_AUDIO_LEVEL_ID: u8 = 14;
+/// The same for the video orientation (`urn:3gpp:video-orientation`).
+pub(crate) const RELAY_VIDEO_ORIENTATION_ID: u8 = 13;
+/// The same for the playout delay.
+pub(crate) const RELAY_PLAYOUT_DELAY_ID: u8 = 12;
+/// The same for the absolute capture time.
+pub(crate) const RELAY_ABS_CAPTURE_TIME_ID: u8 = 11;
 
 /// Receive state of one kind (audio or video) of a session's peer.
 #[derive(Debug, Default)]
@@ -482,42 +488,65 @@ pub(crate) fn on_rtcp(s: &mut Session, plain: &[u8]) {
     }
 }
 
-/// Renumbers the audio level extension of a relayed packet to
-/// [`RELAY_AUDIO_LEVEL_ID`] (dropping whatever used that id), so that egress
-/// on any shard can find it.
+/// Renumbers the header extensions a relayed packet carries on to its
+/// recipients — the audio level ([`RELAY_AUDIO_LEVEL_ID`]), video
+/// orientation, playout delay and absolute capture time — from the source's
+/// negotiated ids to the fixed relay ids, and turns every other element into
+/// padding, so that egress on any shard finds them without the source's
+/// extmap (media.md §6 step 5: "the parsed header extensions of the incoming
+/// packet are forwarded").
 pub(crate) fn normalize_ingress(s: &Session, video: bool, plain: &mut [u8]) {
-    let Some(id) = s.recv_line(video).and_then(|m| m.extensions.audio_level) else {
-        if let Ok(mut v) = RtpViewMut::parse(plain) {
-            v.remove_extension(RELAY_AUDIO_LEVEL_ID);
-        }
-        return;
+    let ids = s.recv_line(video).map(|m| m.extensions).unwrap_or_default();
+    normalize_with(ids, video, plain);
+}
+
+/// [`normalize_ingress`] with the source's negotiated ids.
+fn normalize_with(ids: HeaderExtensionIds, video: bool, plain: &mut [u8]) {
+    let keep: [(Option<u8>, u8); 3] = if video {
+        [
+            (ids.video_orientation, RELAY_VIDEO_ORIENTATION_ID),
+            (ids.playout_delay, RELAY_PLAYOUT_DELAY_ID),
+            (ids.abs_capture_time, RELAY_ABS_CAPTURE_TIME_ID),
+        ]
+    } else {
+        [
+            (ids.audio_level, RELAY_AUDIO_LEVEL_ID),
+            (None, 0),
+            (ids.abs_capture_time, RELAY_ABS_CAPTURE_TIME_ID),
+        ]
     };
-    if video || id == RELAY_AUDIO_LEVEL_ID {
-        return;
-    }
     if let Ok(mut v) = RtpViewMut::parse(plain) {
-        v.remove_extension(RELAY_AUDIO_LEVEL_ID);
-        // Fails only for an id the form cannot carry: the level is then lost.
-        let _ = v.set_extension_id(id, RELAY_AUDIO_LEVEL_ID);
+        v.remap_extensions(|id| {
+            keep.iter()
+                .find(|(from, _)| *from == Some(id))
+                .map(|&(_, to)| to)
+        });
     }
 }
 
 /// Writes the header extensions of an outgoing packet for a recipient
-/// (media.md §5.3 step 3): abs-send-time and the per-PC transport-wide
-/// sequence on video, the audio level the packet carried on audio, then the
-/// mid. Returns the length of the extension block written to `out` (0 for
+/// (media.md §5.3 step 3), those the recipient negotiated, in this order:
+/// abs-send-time and the per-PC transport-wide sequence on video, the audio
+/// level the packet carried on audio, the video orientation and playout
+/// delay it carried on video, the mid, then the absolute capture time it
+/// carried (`carried`: the packet when it went through [`normalize_ingress`],
+/// so that values under the relay ids are real; `None` for a packet a script
+/// relays). Returns the length of the extension block written to `out` (0 for
 /// none).
 pub(crate) fn write_extensions(
     fb: &mut Feedback,
     ids: HeaderExtensionIds,
     video: bool,
     mid: Option<&[u8]>,
-    view: &RtpView<'_>,
+    carried: Option<&RtpView<'_>>,
     now_us: u64,
     out: &mut [u8],
 ) -> usize {
     let mut w = ExtensionWriter::new(out, ExtForm::OneByte);
     let one_byte = |id: Option<u8>| id.filter(|&i| ExtForm::OneByte.valid_id(i));
+    // Values the packet carries under the relay ids (none for a packet a
+    // script relays: its ids are the script's business).
+    let carried_value = |id: u8| carried.and_then(|view| view.extension(id));
     if video {
         if let Some(id) = one_byte(ids.abs_send_time) {
             let _ = w.push_abs_send_time(id, now_us);
@@ -529,13 +558,34 @@ pub(crate) fn write_extensions(
         }
     } else if let (Some(id), Some(level)) = (
         one_byte(ids.audio_level),
-        view.extension(RELAY_AUDIO_LEVEL_ID)
-            .filter(|v| ext::audio_level(v).is_some()),
+        carried_value(RELAY_AUDIO_LEVEL_ID).filter(|v| ext::audio_level(v).is_some()),
     ) {
         let _ = w.push(id, &level[..1]);
     }
+    if video {
+        // Carried values of the sizes their drafts define; anything else
+        // (a malformed element) is not passed on.
+        if let (Some(id), Some(cvo)) = (
+            one_byte(ids.video_orientation),
+            carried_value(RELAY_VIDEO_ORIENTATION_ID).filter(|v| v.len() == 1),
+        ) {
+            let _ = w.push(id, cvo);
+        }
+        if let (Some(id), Some(delay)) = (
+            one_byte(ids.playout_delay),
+            carried_value(RELAY_PLAYOUT_DELAY_ID).filter(|v| v.len() == 3),
+        ) {
+            let _ = w.push(id, delay);
+        }
+    }
     if let (Some(id), Some(mid)) = (one_byte(ids.mid), mid) {
         let _ = w.push_mid(id, mid);
+    }
+    if let (Some(id), Some(capture)) = (
+        one_byte(ids.abs_capture_time),
+        carried_value(RELAY_ABS_CAPTURE_TIME_ID).filter(|v| v.len() == 8 || v.len() == 16),
+    ) {
+        let _ = w.push(id, capture);
     }
     w.finish().unwrap_or(0)
 }
@@ -980,6 +1030,91 @@ mod tests {
     }
 
     #[test]
+    fn orientation_playout_delay_and_capture_time_are_forwarded() {
+        // The publisher: orientation 13, playout delay 2, capture time 6,
+        // and id 11 (a relay id) for something the relay does not forward.
+        let source = HeaderExtensionIds {
+            video_orientation: Some(13),
+            playout_delay: Some(2),
+            abs_capture_time: Some(6),
+            ..HeaderExtensionIds::default()
+        };
+        let mut block = [0u8; 40];
+        let mut w = ExtensionWriter::new(&mut block, ExtForm::OneByte);
+        w.push(11, &[0xee; 8]).expect("fits");
+        w.push(13, &[0x03]).expect("fits");
+        w.push(2, &[0x00, 0x10, 0x20]).expect("fits");
+        w.push(6, &[0x11; 8]).expect("fits");
+        w.push(9, &[0x99]).expect("fits");
+        let n = w.finish().expect("fits");
+        let mut plain = packet(1, 0, &block[..n]);
+        normalize_with(source, true, &mut plain);
+        // The recipient negotiated its own ids for all three.
+        let recipient = HeaderExtensionIds {
+            mid: Some(1),
+            video_orientation: Some(3),
+            playout_delay: Some(4),
+            abs_capture_time: Some(5),
+            ..HeaderExtensionIds::default()
+        };
+        let mut fb = Feedback::new(&config(false));
+        let view = RtpView::parse(&plain).expect("valid");
+        let mut out = [0u8; 64];
+        let n = write_extensions(
+            &mut fb,
+            recipient,
+            true,
+            Some(b"v"),
+            Some(&view),
+            0,
+            &mut out,
+        );
+        let got: Vec<(u8, Vec<u8>)> = parse_extensions(ONE_BYTE_PROFILE, &out[4..n])
+            .map(|e| (e.id, e.data.to_vec()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (3, vec![0x03]),
+                (4, vec![0x00, 0x10, 0x20]),
+                (1, b"v".to_vec()),
+                (5, vec![0x11; 8]),
+            ]
+        );
+        // A script's packet: its ids mean nothing to the relay.
+        let n = write_extensions(&mut fb, recipient, true, Some(b"v"), None, 0, &mut out);
+        let got: Vec<u8> = parse_extensions(ONE_BYTE_PROFILE, &out[4..n])
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(got, vec![1]);
+        // A recipient that negotiated none of them gets none.
+        let n = write_extensions(
+            &mut fb,
+            HeaderExtensionIds::default(),
+            true,
+            None,
+            Some(&view),
+            0,
+            &mut out,
+        );
+        assert_eq!(n, 0);
+        // Audio keeps its level and drops the video-only elements.
+        let audio_source = HeaderExtensionIds {
+            audio_level: Some(13),
+            ..HeaderExtensionIds::default()
+        };
+        let mut w = ExtensionWriter::new(&mut block, ExtForm::OneByte);
+        w.push(13, &[0x80 | 30]).expect("fits");
+        w.push(12, &[0, 1, 2]).expect("fits");
+        let n = w.finish().expect("fits");
+        let mut plain = packet(2, 0, &block[..n]);
+        normalize_with(audio_source, false, &mut plain);
+        let view = RtpView::parse(&plain).expect("valid");
+        let ids: Vec<u8> = view.extensions().map(|e| e.id).collect();
+        assert_eq!(ids, vec![RELAY_AUDIO_LEVEL_ID]);
+    }
+
+    #[test]
     fn outgoing_extensions_are_rebuilt_for_the_recipient() {
         let mut fb = Feedback::new(&config(false));
         let ids = HeaderExtensionIds {
@@ -994,7 +1129,15 @@ mod tests {
         let view = RtpView::parse(&incoming).expect("valid");
         let mut out = [0u8; 40];
         for expected_seq in 0u16..2 {
-            let n = write_extensions(&mut fb, ids, true, Some(b"1"), &view, 2_000_000, &mut out);
+            let n = write_extensions(
+                &mut fb,
+                ids,
+                true,
+                Some(b"1"),
+                Some(&view),
+                2_000_000,
+                &mut out,
+            );
             let got: Vec<(u8, Vec<u8>)> = parse_extensions(ONE_BYTE_PROFILE, &out[4..n])
                 .map(|e| (e.id, e.data.to_vec()))
                 .collect();
@@ -1011,7 +1154,7 @@ mod tests {
         let level = [(RELAY_AUDIO_LEVEL_ID << 4), 0x80 | 42];
         let incoming = packet(1, 0, &[0xbe, 0xde, 0, 1, level[0], level[1], 0, 0]);
         let view = RtpView::parse(&incoming).expect("valid");
-        let n = write_extensions(&mut fb, ids, false, None, &view, 0, &mut out);
+        let n = write_extensions(&mut fb, ids, false, None, Some(&view), 0, &mut out);
         let got: Vec<(u8, Vec<u8>)> = parse_extensions(ONE_BYTE_PROFILE, &out[4..n])
             .map(|e| (e.id, e.data.to_vec()))
             .collect();
@@ -1019,7 +1162,7 @@ mod tests {
         // Nothing negotiated: no extension block at all.
         let none = HeaderExtensionIds::default();
         assert_eq!(
-            write_extensions(&mut fb, none, true, None, &view, 0, &mut out),
+            write_extensions(&mut fb, none, true, None, Some(&view), 0, &mut out),
             0
         );
     }

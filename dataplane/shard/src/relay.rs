@@ -449,13 +449,13 @@ impl Shard {
         let view = RtpView::parse(plain).map_err(|_| DropReason::RtpMalformed)?;
         let clock_rate = switching_clock_rate(video, view.pt());
         let ids = line.extensions;
-        let mut ext = [0u8; 40];
+        let mut ext = [0u8; 64];
         let ext_len = crate::feedback::write_extensions(
             &mut s.feedback,
             ids,
             video,
             mid.as_ref().map(|(_, m)| &m.bytes[..m.len]),
-            &view,
+            Some(&view),
             now_us,
             &mut ext,
         );
@@ -619,13 +619,13 @@ impl Shard {
                 mid[..mid_len].copy_from_slice(line.mid.as_bytes());
                 &mid[..mid_len]
             });
-            let mut ext = [0u8; 40];
+            let mut ext = [0u8; 64];
             let ext_len = crate::feedback::write_extensions(
                 &mut s.feedback,
                 ids,
                 video,
                 mid,
-                &view,
+                None,
                 now_us,
                 &mut ext,
             );

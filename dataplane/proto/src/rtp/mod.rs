@@ -378,6 +378,66 @@ impl<'a> RtpViewMut<'a> {
         Ok(true)
     }
 
+    /// Renumbers every extension element at once: an element with id `i`
+    /// gets id `map(i)`, or becomes padding when `map(i)` is `None` or not a
+    /// valid id for the packet's form. Renumbering all elements in one pass
+    /// never lets two of them end up with one id, whatever the order, as
+    /// long as `map` is injective on the ids it keeps. Does nothing for a
+    /// packet without an RFC 8285 extension block.
+    pub fn remap_extensions(&mut self, mut map: impl FnMut(u8) -> Option<u8>) {
+        let Some(form) = self.view().extension_form() else {
+            return;
+        };
+        let Some(at) = self.layout.ext_start else {
+            return;
+        };
+        let base = at + 4;
+        // Element positions are found on the unmodified block first; the
+        // block's length and layout never change below.
+        let mut pos = base;
+        while pos < self.layout.payload_start {
+            let (id, header_len, value_len) = match form {
+                ExtForm::OneByte => {
+                    let b = self.buf[pos];
+                    if b == 0 {
+                        pos += 1;
+                        continue;
+                    }
+                    let id = b >> 4;
+                    if id == 15 {
+                        // RFC 8285: id 15 ends the block.
+                        return;
+                    }
+                    (id, 1, usize::from(b & 0x0f) + 1)
+                }
+                ExtForm::TwoByte => {
+                    let id = self.buf[pos];
+                    if id == 0 {
+                        pos += 1;
+                        continue;
+                    }
+                    let Some(&len) = self.buf.get(pos + 1) else {
+                        return;
+                    };
+                    (id, 2, usize::from(len))
+                }
+            };
+            let end = pos + header_len + value_len;
+            if end > self.layout.payload_start {
+                // Malformed tail: leave it as it was (parsers stop there too).
+                return;
+            }
+            match map(id).filter(|&to| form.valid_id(to)) {
+                Some(to) => match form {
+                    ExtForm::OneByte => self.buf[pos] = (to << 4) | (self.buf[pos] & 0x0f),
+                    ExtForm::TwoByte => self.buf[pos] = to,
+                },
+                None => self.buf[pos..end].fill(0),
+            }
+            pos = end;
+        }
+    }
+
     /// A read-only view of the same packet.
     pub fn view(&self) -> RtpView<'_> {
         RtpView {
@@ -609,6 +669,54 @@ pub(crate) mod tests {
             write_with_extensions(&v, &[], &mut out[..10]),
             Err(RtpDrop::BufferTooSmall)
         );
+    }
+
+    #[test]
+    fn remap_renumbers_all_elements_at_once() {
+        // Swap 1 and 3 (in one pass: no collision), drop 5.
+        let mut b = PACKET;
+        let mut v = RtpViewMut::parse(&mut b).expect("valid");
+        v.remap_extensions(|id| match id {
+            1 => Some(3),
+            3 => Some(1),
+            _ => None,
+        });
+        let r = v.view();
+        assert_eq!(r.extension(3), Some(&[0x7f][..]));
+        assert_eq!(r.extension(1), Some(&[1, 2, 3][..]));
+        assert_eq!(r.extension(5), None);
+        assert_eq!(r.payload(), &[1, 2, 3]);
+        // An id the form cannot carry removes the element.
+        let mut b = PACKET;
+        let mut v = RtpViewMut::parse(&mut b).expect("valid");
+        v.remap_extensions(|id| Some(if id == 3 { 15 } else { id }));
+        let r = v.view();
+        assert_eq!(r.extension(3), None);
+        assert_eq!(r.extensions().map(|e| e.id).collect::<Vec<_>>(), vec![1, 5]);
+        // Two-byte form.
+        let mut two = vec![0x90, 96, 0, 1, 0, 0, 0, 1, 0, 0, 0, 2];
+        two.extend_from_slice(&[0x10, 0x00, 0x00, 0x02, 20, 2, 0xaa, 0xbb, 7, 1, 0xcc, 0]);
+        two.push(0x42);
+        let mut v = RtpViewMut::parse(&mut two).expect("valid");
+        v.remap_extensions(|id| (id == 20).then_some(200));
+        let r = v.view();
+        assert_eq!(r.extension(200), Some(&[0xaa, 0xbb][..]));
+        assert_eq!(r.extension(7), None);
+        assert_eq!(r.payload(), &[0x42]);
+        // Random blocks: never a panic, the payload never changes.
+        let mut rng = TestRng(7);
+        for _ in 0..2000 {
+            let mut p = PACKET;
+            for byte in &mut p[20..32] {
+                *byte = rng.below(256) as u8;
+            }
+            let Ok(mut v) = RtpViewMut::parse(&mut p) else {
+                continue;
+            };
+            let k = rng.below(16) as u8;
+            v.remap_extensions(|id| Some(id ^ k));
+            assert_eq!(v.view().payload(), &[1, 2, 3]);
+        }
     }
 
     #[test]
