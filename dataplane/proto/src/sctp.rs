@@ -35,8 +35,11 @@ pub const MAX_MESSAGE_SIZE: usize = 256 * 1024;
 
 /// Bytes that may wait to be sent on one association (queued before the
 /// association is up plus buffered in the SCTP stack); a send beyond this is
-/// dropped and counted.
-pub const SEND_QUEUE_BYTES: usize = 1024 * 1024;
+/// dropped and counted. 16 MiB is what Chromium lets an RTCDataChannel buffer
+/// (`bufferedAmount`) before it gives up on the channel: a burst a browser
+/// would send is queued and flushed in order (media.md §8), while a peer that
+/// never reads cannot make the server hold more.
+pub const SEND_QUEUE_BYTES: usize = 16 * 1024 * 1024;
 
 /// Open channels per association.
 pub const MAX_CHANNELS: usize = 150;
@@ -49,6 +52,15 @@ pub const DEFAULT_LABEL: &str = "JanusDataChannel";
 
 /// Receive buffer of the association (bytes).
 const RECEIVE_BUFFER: u32 = 1024 * 1024;
+
+/// Lower bound of the retransmission timeout (ms). RFC 4960's 1 s floor
+/// turns every lost tail packet of a burst into a one-second stall; the
+/// WebRTC stacks in browsers floor it far lower for data channels, and the
+/// estimate (SRTT + 4 RTTVAR) still governs on slow paths.
+const RTO_MIN_MS: u64 = 200;
+
+/// Initial retransmission timeout before any RTT sample (ms).
+const RTO_INITIAL_MS: u64 = 1000;
 
 /// DCEP message types (RFC 8832 §5).
 const DCEP_ACK: u8 = 0x02;
@@ -344,6 +356,8 @@ impl SctpAssociation {
                 .with_max_num_inbound_streams(MAX_STREAMS)
                 .with_max_num_outbound_streams(MAX_STREAMS)
                 .with_max_init_retransmits(None)
+                .with_rto_min_ms(RTO_MIN_MS)
+                .with_rto_initial_ms(RTO_INITIAL_MS)
                 .with_local_port(SCTP_PORT)
                 .with_remote_port(SCTP_PORT),
         );

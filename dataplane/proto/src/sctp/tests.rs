@@ -333,7 +333,7 @@ fn peer_that_never_reads_bounds_the_queue() {
     p.blackhole_to_client = true;
     let chunk = vec![7u8; 60_000];
     let mut refused = 0;
-    for _ in 0..40 {
+    for _ in 0..SEND_QUEUE_BYTES / chunk.len() + 20 {
         if p.server.send(p.now, "", "", false, &chunk) == Err(SctpSendError::QueueFull) {
             refused += 1;
         }
