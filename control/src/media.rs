@@ -125,6 +125,8 @@ impl MediaPlane {
         shard_cfg.rtp_port_base = cfg.rtp_port_base;
         shard_cfg.pin_to_cores = cfg.pin_shards;
         shard_cfg.slowlink_threshold = cfg.slowlink_threshold;
+        // Counters for the Admin API's handle_info, every two seconds.
+        shard_cfg.stats_interval = std::time::Duration::from_secs(2);
         let set = jsfu_shard::start(shard_cfg).map_err(|e| MediaError::Shards(e.to_string()))?;
         let shards = set
             .shards()

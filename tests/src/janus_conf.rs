@@ -65,6 +65,9 @@ pub(crate) fn write(dir: &Path, options: &ServerOptions, endpoints: &Endpoints) 
     if let Some(secret) = &options.api_secret {
         writeln!(core, "\tapi_secret = {}", quote(secret))?;
     }
+    if options.token_auth {
+        writeln!(core, "\ttoken_auth = true")?;
+    }
     if let Some(secs) = options.session_timeout {
         writeln!(core, "\tsession_timeout = {secs}")?;
     }

@@ -74,6 +74,8 @@ pub struct ServerOptions {
     pub api_secret: Option<String>,
     /// Admin secret every Admin API request but info/ping must carry.
     pub admin_secret: Option<String>,
+    /// Stored-token authentication (tokens managed with the Admin API).
+    pub token_auth: bool,
     /// Session timeout in seconds (default: the server's, 60).
     pub session_timeout: Option<u64>,
     /// Log level: `error`, `warn`, `info`, `debug` or `trace` (default `info`).
@@ -89,6 +91,7 @@ impl ServerOptions {
             config: None,
             api_secret: None,
             admin_secret: None,
+            token_auth: false,
             session_timeout: None,
             log_level: None,
         }
@@ -120,6 +123,12 @@ impl ServerOptions {
     /// Require an Admin API secret.
     pub fn with_admin_secret(mut self, secret: impl Into<String>) -> Self {
         self.admin_secret = Some(secret.into());
+        self
+    }
+
+    /// Require a token (added with the Admin API's `add_token`) on every request.
+    pub fn with_token_auth(mut self) -> Self {
+        self.token_auth = true;
         self
     }
 
@@ -497,6 +506,9 @@ fn jsfu_args(
     }
     if let Some(secret) = &options.admin_secret {
         args.extend(["--admin-secret".to_owned(), secret.clone()]);
+    }
+    if options.token_auth {
+        args.push("--token-auth".to_owned());
     }
     if let Some(secs) = options.session_timeout {
         args.extend(["--session-timeout".to_owned(), secs.to_string()]);

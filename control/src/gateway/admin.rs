@@ -133,9 +133,14 @@ impl Gateway {
                     self.token_request(&verb, &req, &ctx, ok)
                 }
                 "list_tokens" => {
+                    if !self.config.token_auth {
+                        return ctx.error(token_auth_disabled());
+                    }
                     let tokens = lock(&self.tokens);
+                    // Like Janus, a token allowed no plugin is not listed.
                     let list: Vec<Value> = tokens
                         .iter()
+                        .filter(|(_, plugins)| !plugins.is_empty())
                         .map(|(tok, plugins)| {
                             let mut ps: Vec<&String> = plugins.iter().collect();
                             ps.sort();
@@ -259,12 +264,14 @@ impl Gateway {
                         json!({
                             "got-offer": pc.got_offer, "got-answer": pc.got_answer,
                             "negotiated": pc.negotiated, "processing-offer": false,
-                            "starting": false, "ice-restart": false, "ready": false,
+                            "starting": false, "ice-restart": false,
+                            "ready": pc.up,
                             "stopped": !pc.started, "alert": false, "trickle": pc.trickle,
                             "all-trickles": pc.all_trickles, "resend-trickles": false,
                             "trickle-synced": false, "data-channels": pc.data_channels,
                             "has-audio": false, "has-video": false, "new-datachan-sdp": false,
-                            "rfc4588-rtx": false, "cleaning": false, "e2ee": pc.e2ee,
+                            "rfc4588-rtx": pc.local_info.as_ref().is_some_and(|l| l.rtx),
+                            "cleaning": false, "e2ee": pc.e2ee,
                         }),
                     );
                     let mut sdps = Map::new();
@@ -276,11 +283,19 @@ impl Gateway {
                         sdps.insert("remote".into(), r.clone().into());
                     }
                     info.insert("sdps".into(), Value::Object(sdps));
+                    if pc.local.is_some() {
+                        // jsfu is an ICE-lite agent: always controlled.
+                        info.insert("ice-mode".into(), "lite".into());
+                        info.insert("ice-role".into(), "controlled".into());
+                    }
                     info.insert(
                         "queued-packets".into(),
                         (pc.pending_trickles.len() as u64).into(),
                     );
-                    info.insert("webrtc".into(), json!({"ice": {}, "dtls": {}, "media": {}}));
+                    info.insert(
+                        "webrtc".into(),
+                        super::webrtc_info::describe(&pc, self.media.get().map(|m| &**m), &mono),
+                    );
                 }
                 let mut m = Map::new();
                 m.insert("janus".into(), "success".into());
@@ -342,16 +357,10 @@ impl Gateway {
         ctx: &Ctx,
         ok: impl Fn(Value) -> Value,
     ) -> Value {
-        if let Err(e) = check(req, "token", Kind::String, true, "") {
-            return ctx.error(e);
+        if !self.config.token_auth {
+            return ctx.error(token_auth_disabled());
         }
-        if let Err(e) = check(
-            req,
-            "plugins",
-            Kind::Array,
-            verb.ends_with("allow_token"),
-            "",
-        ) {
+        if let Err(e) = check(req, "token", Kind::String, true, "") {
             return ctx.error(e);
         }
         let token = req
@@ -359,63 +368,92 @@ impl Gateway {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned();
-        let named: Vec<String> = match req.get("plugins") {
-            Some(Value::Array(list)) => {
-                let mut out = Vec::new();
+        if verb == "remove_token" {
+            if lock(&self.tokens).remove(&token).is_none() {
+                // Janus answers an unknown token with its generic failure.
+                return ctx.error(JanusError::new(ErrorCode::Unknown, "Error removing token"));
+            }
+            return ok(Value::Null);
+        }
+        if let Err(e) = check(req, "plugins", Kind::Array, false, "") {
+            return ctx.error(e);
+        }
+        let add = verb == "add_token";
+        // A missing or empty list means every plugin (add_token only).
+        let listed = req
+            .get("plugins")
+            .and_then(Value::as_array)
+            .filter(|list| !list.is_empty());
+        if !add && listed.is_none() {
+            return ctx.error(JanusError::new(
+                ErrorCode::InvalidElementType,
+                "Invalid element type (plugins should be a non-empty array)",
+            ));
+        }
+        if !add && !lock(&self.tokens).contains_key(&token) {
+            return ctx.error(JanusError::new(
+                ErrorCode::TokenNotFound,
+                format!("Token {token} not found"),
+            ));
+        }
+        let named: HashSet<String> = match listed {
+            Some(list) => {
+                let mut out = HashSet::new();
                 for p in list {
-                    let Some(p) = p.as_str() else {
-                        return ctx.error(JanusError::new(
-                            ErrorCode::InvalidElementType,
-                            "Invalid element type (plugins should be an array of strings)",
-                        ));
-                    };
-                    if self.plugin(p).is_none() {
-                        return ctx.error(JanusError::new(
-                            ErrorCode::PluginNotFound,
-                            format!("No such plugin '{p}'"),
-                        ));
+                    match p.as_str().filter(|p| self.plugin(p).is_some()) {
+                        Some(p) => {
+                            out.insert(p.to_owned());
+                        }
+                        // add_token skips what is not a known plugin's package, as Janus does.
+                        None if add => {}
+                        None => {
+                            return ctx.error(JanusError::new(
+                                ErrorCode::InvalidElementType,
+                                "Invalid element type (some of the provided plugins are invalid)",
+                            ));
+                        }
                     }
-                    out.push(p.to_owned());
                 }
                 out
             }
-            _ => self
+            None => self
                 .plugins()
                 .iter()
                 .map(|p| p.info().package.clone())
                 .collect(),
         };
         let mut tokens = lock(&self.tokens);
-        match verb {
-            "add_token" => {
-                let set = tokens.entry(token).or_default();
-                set.extend(named);
-                let mut list: Vec<&String> = set.iter().collect();
-                list.sort();
-                ok(json!({"data": {"plugins": list}}))
-            }
-            "remove_token" => {
-                if tokens.remove(&token).is_none() {
-                    return ctx.error(ErrorCode::TokenNotFound.into());
+        let set = if add {
+            tokens.entry(token).or_default()
+        } else {
+            match tokens.get_mut(&token) {
+                Some(set) => set,
+                // Removed meanwhile by a concurrent remove_token.
+                None => {
+                    return ctx.error(JanusError::new(
+                        ErrorCode::TokenNotFound,
+                        format!("Token {token} not found"),
+                    ));
                 }
-                ok(Value::Null)
             }
-            _ => {
-                let Some(set) = tokens.get_mut(&token) else {
-                    return ctx.error(ErrorCode::TokenNotFound.into());
-                };
-                let named: HashSet<String> = named.into_iter().collect();
-                if verb == "allow_token" {
-                    set.extend(named);
-                } else {
-                    set.retain(|p| !named.contains(p));
-                }
-                let mut list: Vec<&String> = set.iter().collect();
-                list.sort();
-                ok(json!({"data": {"plugins": list}}))
-            }
+        };
+        if verb == "disallow_token" {
+            set.retain(|p| !named.contains(p));
+        } else {
+            set.extend(named);
         }
+        let mut list: Vec<&String> = set.iter().collect();
+        list.sort();
+        ok(json!({"data": {"plugins": list}}))
     }
+}
+
+/// The answer to token management without `--token-auth` (Janus's wording).
+fn token_auth_disabled() -> JanusError {
+    JanusError::new(
+        ErrorCode::Unknown,
+        "Stored-Token based authentication disabled",
+    )
 }
 
 /// Reads `timeout` for `set_session_timeout` (≥ 0; per session also −1).

@@ -462,7 +462,10 @@ impl Gateway {
                     .get(t)
                     .is_some_and(|plugins| plugins.contains(package));
                 if !allowed {
-                    return ctx.error(ErrorCode::UnauthorizedPlugin.into());
+                    return ctx.error(JanusError::new(
+                        ErrorCode::UnauthorizedPlugin,
+                        format!("Provided token can't access plugin '{package}'"),
+                    ));
                 }
             }
         }

@@ -13,6 +13,7 @@ mod admin;
 mod api;
 pub mod events;
 mod negotiate;
+mod webrtc_info;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -171,6 +172,8 @@ pub(crate) struct PcState {
     pub(crate) local_info: Option<crate::sdp::LocalMediaInfo>,
     /// The shard reported the PC up (`webrtcup` sent).
     pub(crate) up: bool,
+    /// What the shard reported since (Admin `handle_info`).
+    pub(crate) live: webrtc_info::PcLive,
 }
 
 /// One handle: a client's attachment to a plugin.
@@ -758,6 +761,21 @@ impl Gateway {
             MediaEvent::TemporalLayerChanged { session, layer } => {
                 if let Some((_, h)) = self.handle_of(session) {
                     h.plugin.temporal_layer_changed(session, layer);
+                }
+            }
+            MediaEvent::IcePairSelected { session, remote } => {
+                if let Some((_, h)) = self.handle_of(session) {
+                    lock(&h.pc).live.selected = Some((remote, Instant::now()));
+                }
+            }
+            MediaEvent::DtlsState { session, state } => {
+                if let Some((_, h)) = self.handle_of(session) {
+                    lock(&h.pc).live.dtls_state(state, Instant::now());
+                }
+            }
+            MediaEvent::Stats { session, stats } => {
+                if let Some((_, h)) = self.handle_of(session) {
+                    lock(&h.pc).live.stats(stats, Instant::now());
                 }
             }
             _ => {}

@@ -615,6 +615,41 @@ pub struct SessionStats {
     pub plis_sent: u64,
     /// Datagrams from or to this session that were dropped (any reason).
     pub dropped: u64,
+    /// RTP per kind: `[audio, video]`.
+    pub kinds: [KindStats; 2],
+    /// Data-channel messages (the SCTP association's counters).
+    pub data: DataStats,
+}
+
+/// RTP counters of one kind (audio or video) of a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct KindStats {
+    /// RTP packets received from the peer and decrypted.
+    pub packets_in: u64,
+    /// Their plaintext bytes.
+    pub bytes_in: u64,
+    /// RTP packets sent to the peer.
+    pub packets_out: u64,
+    /// Their plaintext bytes.
+    pub bytes_out: u64,
+}
+
+/// Data-channel counters of a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DataStats {
+    /// An SCTP association exists (was set up) for the PC.
+    pub association: bool,
+    /// User messages received.
+    pub messages_in: u64,
+    /// Their bytes.
+    pub bytes_in: u64,
+    /// User messages sent.
+    pub messages_out: u64,
+    /// Their bytes.
+    pub bytes_out: u64,
+    /// Messages dropped either way (queue full, oversized, unknown stream,
+    /// other).
+    pub dropped: u64,
 }
 
 #[cfg(test)]
