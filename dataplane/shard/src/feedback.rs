@@ -17,13 +17,13 @@
 //!
 //! Everything is allocated when the PC is created; nothing per packet.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use jsfu_proto::nack::{Arrival, NackConfig, NackGenerator, RetransmitBuffer};
 use jsfu_proto::rtcp::feedback::write_nack;
 use jsfu_proto::rtcp::twcc::write_twcc;
 
-use jsfu_proto::rtcp::report::{NtpTime, ReportBlockView, rtt_us};
+use jsfu_proto::rtcp::report::{ReportBlockView, rtt_us};
 use jsfu_proto::rtcp::{self, ReceiverStats, RtcpPacket, TwccRecord};
 use jsfu_proto::rtp::ext::{self, ExtForm};
 use jsfu_proto::rtp::{ExtensionWriter, Pt, RtpView, RtpViewMut, SeqNo, SeqUnwrapper, Ssrc};
@@ -458,11 +458,7 @@ pub(crate) fn on_rtp(
 /// (retransmission keep time, media.md §5.4).
 pub(crate) fn on_rtcp(s: &mut Session, plain: &[u8]) {
     let local = [s.local_ssrc(false), s.local_ssrc(true)];
-    let arrival = NtpTime::from_unix_us(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
-    );
+    let arrival = crate::shard::ntp_now();
     let fb = &mut s.feedback;
     let mut visit = |b: ReportBlockView<'_>| {
         for (kind, ssrc) in local.iter().enumerate() {
@@ -710,7 +706,7 @@ impl Shard {
             }
             let lost = &lost[..n];
             if self.send_rtcp(key, |_, out| {
-                write_nack(out, Ssrc(sender), Ssrc(media), lost).unwrap_or(0)
+                write_nack(out, Ssrc(sender), Ssrc(media), lost)
             }) == RtcpSent::Sent
             {
                 self.counters.nacks_sent += 1;
@@ -738,7 +734,7 @@ impl Shard {
         let sent = self.send_rtcp(key, |s, out| {
             let (len, n) = s.feedback.write_twcc(out, sender, Ssrc(media));
             used = n;
-            len
+            Ok(len)
         }) == RtcpSent::Sent;
         if let Some(s) = self.session_mut(key) {
             s.feedback.twcc_consumed(used, sent);

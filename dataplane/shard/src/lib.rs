@@ -34,7 +34,6 @@ mod feedback;
 pub mod io;
 mod record;
 mod relay;
-mod rtcp;
 mod session;
 mod shard;
 mod simulcast;

@@ -8,6 +8,8 @@ use std::time::Instant;
 
 use jsfu_proto::demux::{self, DemuxDrop, PacketKind};
 use jsfu_proto::ice::StunOutcome;
+use jsfu_proto::rtcp::feedback::write_remb;
+use jsfu_proto::rtcp::{self, RtcpPacket, RtcpRaw, filter_plugin_rtcp, write_empty_rr};
 use jsfu_proto::rtp::rewrite::switching_clock_rate;
 use jsfu_proto::rtp::{RtpView, RtpViewMut, SeqNo, Ssrc, write_with_extensions};
 use jsfu_proto::srtp::SrtpDrop;
@@ -15,7 +17,6 @@ use jsfu_proto::stun;
 use jsfu_route::{MediaEvent, PluginSessionId, SessionKey};
 
 use crate::io::SLOT_LEN;
-use crate::rtcp;
 use crate::session::kind_index;
 use crate::shard::{DEFAULT_REMB_BPS, PeerMsg, Shard, clear_openssl_errors, slab_get};
 use crate::simulcast::LayerTag;
@@ -209,6 +210,9 @@ impl Shard {
         };
         s.stats.rtp_packets_in += 1;
         s.stats.rtp_bytes_in += len as u64;
+        let kind = &mut s.stats.kinds[kind_index(video)];
+        kind.packets_in += 1;
+        kind.bytes_in += len as u64;
         let layer0 = layer.is_none_or(|l| l == 0);
         if !crate::feedback::on_rtp(s, now, now_us, video, &view, rtx, layer.unwrap_or(0)) {
             s.stats.dropped += 1;
@@ -489,6 +493,9 @@ impl Shard {
         outbound.last_sent = Some(now);
         s.stats.rtp_packets_out += 1;
         s.stats.rtp_bytes_out += len as u64;
+        let kind = &mut s.stats.kinds[kind_index(video)];
+        kind.packets_out += 1;
+        kind.bytes_out += len as u64;
         Ok((n, to))
     }
 
@@ -520,8 +527,8 @@ impl Shard {
         let source = s.id;
         if s.config.script_incoming_rtcp {
             let video_ssrc = s.inbound[kind_index(true)].ssrc;
-            let sender = rtcp::packets(plain).next().map(|p| p.sender_ssrc());
-            let video = sender.is_some() && sender == video_ssrc;
+            let sender = RtcpRaw::parse(plain).ok().and_then(|p| p.sender_ssrc());
+            let video = sender.is_some() && sender.map(|s| s.0) == video_ssrc;
             self.counters.slow_path_events += 1;
             self.emit_lossy(MediaEvent::IncomingRtcp {
                 session: source,
@@ -530,27 +537,32 @@ impl Shard {
             });
             return;
         }
-        for p in rtcp::packets(plain) {
-            if let Some(lsr) = p.sr_lsr() {
-                if let Some(s) = self.session_mut(key) {
-                    let sender = p.sender_ssrc();
-                    for inbound in &mut s.inbound {
-                        if inbound.ssrc == Some(sender) {
-                            inbound.last_sr = Some((lsr, now));
+        // Malformed packets are skipped; a framing error ends the compound.
+        for p in rtcp::parse(plain).flatten() {
+            match p {
+                RtcpPacket::SenderReport(sr) => {
+                    let info = sr.info();
+                    if let Some(s) = self.session_mut(key) {
+                        for inbound in &mut s.inbound {
+                            if inbound.ssrc == Some(info.ssrc.0) {
+                                inbound.last_sr = Some((info.ntp.compact(), now));
+                            }
                         }
                     }
                 }
-            } else if p.is_remb() {
-                self.answer_remb(key, source);
-            } else if p.is_pli() {
-                let sender = self.session(key).and_then(|s| s.current_sender);
-                if let Some(sender) = sender {
-                    self.request_keyframe(now, sender);
+                RtcpPacket::Remb(_) => self.answer_remb(key, source),
+                RtcpPacket::Pli(_) => {
+                    let sender = self.session(key).and_then(|s| s.current_sender);
+                    if let Some(sender) = sender {
+                        self.request_keyframe(now, sender);
+                    }
                 }
-            } else if p.is_nack() {
-                for seq in p.nack_seqs() {
-                    self.answer_nack(now, key, SeqNo(seq));
+                RtcpPacket::Nack(nack) => {
+                    for seq in nack.lost() {
+                        self.answer_nack(now, key, seq);
+                    }
                 }
+                _ => {}
             }
         }
     }
@@ -569,11 +581,9 @@ impl Shard {
             self.counters.drop(DropReason::RtcpNotSent);
             return;
         };
-        let sender = s.local_ssrc(true);
+        let sender = Ssrc(s.local_ssrc(true));
         self.send_rtcp(key, |_, out| {
-            // An empty RR first, as Janus does (media.md §5.5).
-            let n = rtcp::write_rr(out, sender, None);
-            n + rtcp::write_remb(&mut out[n..], sender, bitrate, media)
+            write_remb_answer(out, sender, bitrate, Ssrc(media))
         });
     }
 
@@ -649,6 +659,9 @@ impl Shard {
             outbound.last_sent = Some(Instant::now());
             s.stats.rtp_packets_out += 1;
             s.stats.rtp_bytes_out += len as u64;
+            let kind = &mut s.stats.kinds[kind_index(video)];
+            kind.packets_out += 1;
+            kind.bytes_out += len as u64;
             Ok((n, to))
         })();
         match result {
@@ -660,8 +673,10 @@ impl Shard {
         }
     }
 
-    /// `relayRtcp`: keeps BYE, APP and payload-specific feedback, with the
-    /// SSRCs fixed to (local SSRC, the peer's SSRC) (media.md §5.5).
+    /// `relayRtcp`: drops what the core generates itself (SR, RR, SDES, XR,
+    /// NACK, transport-cc) and passes the rest with the SSRCs fixed to
+    /// (local SSRC, the peer's SSRC) (media.md §5.5). A malformed compound,
+    /// or one that does not fit a slot, is dropped whole.
     pub(crate) fn relay_rtcp_from_script(
         &mut self,
         session: PluginSessionId,
@@ -673,26 +688,44 @@ impl Shard {
             return;
         };
         self.send_rtcp(key, |s, out| {
-            let local = s.local_ssrc(video);
-            let peer = s.inbound[kind_index(video)].ssrc.unwrap_or(0);
-            let mut n = 0;
-            for p in rtcp::packets(packet) {
-                let keep = matches!(p.pt, rtcp::PT_BYE | rtcp::PT_APP | rtcp::PT_PSFB);
-                let room = out.len().saturating_sub(n + SLOT_LEN / 8);
-                if !keep || p.bytes.len() > room {
-                    continue;
-                }
-                let dst = &mut out[n..n + p.bytes.len()];
-                dst.copy_from_slice(p.bytes);
-                if p.bytes.len() >= 8 && p.pt != rtcp::PT_BYE {
-                    dst[4..8].copy_from_slice(&local.to_be_bytes());
-                }
-                if p.pt == rtcp::PT_PSFB && p.bytes.len() >= 12 && !p.is_remb() {
-                    dst[8..12].copy_from_slice(&peer.to_be_bytes());
-                }
-                n += p.bytes.len();
-            }
-            n
+            let local = Ssrc(s.local_ssrc(video));
+            let peer = Ssrc(s.inbound[kind_index(video)].ssrc.unwrap_or(0));
+            filter_plugin_rtcp(packet, out, local, peer)
         });
+    }
+}
+
+/// The answer to a peer's REMB: an empty RR, then a REMB for `bitrate`
+/// about `media`, as Janus sends it (media.md §5.5).
+fn write_remb_answer(
+    out: &mut [u8],
+    sender: Ssrc,
+    bitrate: u64,
+    media: Ssrc,
+) -> Result<usize, rtcp::RtcpDrop> {
+    let n = write_empty_rr(out, sender)?;
+    Ok(n + write_remb(&mut out[n..], sender, bitrate, &[media])?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remb_answer_is_empty_rr_then_remb() {
+        let mut out = [0u8; 64];
+        let n = write_remb_answer(&mut out, Ssrc(0x0102_0304), 10_000_000, Ssrc(0x0a0b_0c0d))
+            .expect("fits");
+        #[rustfmt::skip]
+        let expect: &[u8] = &[
+            // RR without report blocks
+            0x80, 201, 0, 1, 1, 2, 3, 4,
+            // REMB: media 0, one SSRC, 10 Mbit/s = 156250 << 6
+            0x8f, 206, 0, 5, 1, 2, 3, 4, 0, 0, 0, 0,
+            b'R', b'E', b'M', b'B', 1, (6 << 2) | 0x02, 0x62, 0x5a,
+            0x0a, 0x0b, 0x0c, 0x0d,
+        ];
+        assert_eq!(&out[..n], expect);
+        assert!(write_remb_answer(&mut out[..30], Ssrc(1), 1, Ssrc(2)).is_err());
     }
 }

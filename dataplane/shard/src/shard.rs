@@ -15,7 +15,13 @@ use jsfu_proto::dtls::{
     DtlsContext, DtlsEndpoint, DtlsEvent, DtlsFailure, DtlsState as ProtoDtlsState, Fingerprint,
 };
 use jsfu_proto::ice::{IceConfig, IceCredentials, IceEvent, IceLiteAgent, IceState};
-use jsfu_proto::srtp::{SrtpKeys, SrtpSession};
+use jsfu_proto::rtcp::RtcpDrop;
+use jsfu_proto::rtcp::feedback::write_pli;
+use jsfu_proto::rtcp::report::{
+    NtpTime, ReportBlock, SenderInfo, extrapolate_rtp_ts, write_rr, write_sdes_cname, write_sr,
+};
+use jsfu_proto::rtp::Ssrc;
+use jsfu_proto::srtp::{SRTCP_MAX_TRAILER, SrtpKeys, SrtpSession};
 use jsfu_route::{
     DtlsRole, DtlsState, HangupReason, MediaEvent, PcConfig, PluginSessionId, RouteUpdate,
     SessionKey, SessionRoute, SessionStats, ShardCommand, ShardId,
@@ -23,7 +29,6 @@ use jsfu_route::{
 
 use crate::control::Control;
 use crate::io::{self, RecvBatch, SendBatch, Slot, SlotPool};
-use crate::rtcp;
 use crate::session::{Inbound, Outbound, Session, kind_index};
 use crate::stats::{Counters, DropReason, ShardStats};
 
@@ -42,9 +47,6 @@ const BATCHES_PER_TURN: usize = 8;
 
 /// The REMB answer when no cap is set (media.md §6.6).
 pub(crate) const DEFAULT_REMB_BPS: u64 = 10_000_000;
-
-/// Seconds between 1900 (NTP) and 1970 (Unix).
-const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
 
 /// Everything [`run`] needs; built by [`crate::start`].
 pub(crate) struct ShardParams {
@@ -465,13 +467,13 @@ pub(crate) fn clear_openssl_errors() {
     drop(openssl::error::ErrorStack::get());
 }
 
-fn ntp_now() -> u64 {
-    let d = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    let secs = d.as_secs() + NTP_UNIX_OFFSET;
-    let frac = (u64::from(d.subsec_nanos()) << 32) / 1_000_000_000;
-    (secs << 32) | frac
+/// The wall clock as an NTP timestamp (SR sender info, RTT arrival time).
+pub(crate) fn ntp_now() -> NtpTime {
+    NtpTime::from_unix_us(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
+    )
 }
 
 fn dtls_role(role: DtlsRole) -> jsfu_proto::dtls::DtlsRole {
@@ -1145,9 +1147,24 @@ impl Shard {
         };
         if !stats_interval.is_zero() && now >= s.next_stats {
             s.next_stats = now + stats_interval;
+            let mut stats = s.stats;
+            if let Some(sctp) = &s.sctp {
+                let c = sctp.stats();
+                stats.data = jsfu_route::DataStats {
+                    association: true,
+                    messages_in: c.messages_in,
+                    bytes_in: c.bytes_in,
+                    messages_out: c.messages_out,
+                    bytes_out: c.bytes_out,
+                    dropped: c.dropped_queue_full
+                        + c.dropped_oversized
+                        + c.dropped_send_other
+                        + c.dropped_unknown_stream,
+                };
+            }
             let event = MediaEvent::Stats {
                 session: s.id,
-                stats: s.stats,
+                stats,
             };
             self.emit_lossy(event);
         }
@@ -1155,11 +1172,13 @@ impl Shard {
 
     // ----- RTCP generation -----
 
-    /// Builds RTCP into an egress slot with `write`, protects and queues it.
+    /// Builds RTCP into an egress slot with `write` (which gets the slot
+    /// minus room for the SRTCP trailer and returns the length written, 0
+    /// for nothing to send), protects and queues it.
     pub(crate) fn send_rtcp(
         &mut self,
         key: SessionKey,
-        write: impl FnOnce(&Session, &mut [u8]) -> usize,
+        write: impl FnOnce(&Session, &mut [u8]) -> Result<usize, RtcpDrop>,
     ) -> RtcpSent {
         let Some(slot) = self.pool.take() else {
             self.counters.drop(DropReason::EgressPoolEmpty);
@@ -1170,8 +1189,12 @@ impl Shard {
         let sent = match e.session.as_mut() {
             Some(s) if e.generation == key.generation => {
                 let buf = self.pool.get_mut(slot);
-                let len = write(s, &mut buf[..]);
-                empty = len == 0;
+                // A slot (2048 bytes) is far larger than the SRTCP trailer.
+                let room = buf.len() - SRTCP_MAX_TRAILER;
+                let written = write(s, &mut buf[..room]);
+                empty = written == Ok(0);
+                // A write error sends nothing and counts as not sent.
+                let len = written.unwrap_or(0);
                 match (s.remote, s.srtp_out.as_mut()) {
                     (Some(to), Some(srtp)) if len > 0 => {
                         match srtp.protect_rtcp(&mut buf[..], len) {
@@ -1221,11 +1244,11 @@ impl Shard {
         // A simulcasting peer gets one PLI per layer (media.md §5.5).
         let layers = s.layers.ssrcs();
         let write = |_: &Session, out: &mut [u8]| {
-            let mut n = rtcp::write_pli(out, sender, media);
+            let mut n = write_pli(out, Ssrc(sender), Ssrc(media))?;
             for ssrc in layers.into_iter().flatten().filter(|&l| l != media) {
-                n += rtcp::write_pli(&mut out[n..], sender, ssrc);
+                n += write_pli(&mut out[n..], Ssrc(sender), Ssrc(ssrc))?;
             }
-            n
+            Ok(n)
         };
         if self.send_rtcp(key, write) == RtcpSent::Sent {
             self.counters.plis_sent += 1;
@@ -1270,47 +1293,41 @@ impl Shard {
                         let dlsr = (d.as_micros() * 65_536 / 1_000_000).min(u128::from(u32::MAX));
                         (lsr, dlsr as u32)
                     });
-                    rtcp::ReportBlock {
-                        ssrc,
+                    ReportBlock {
+                        ssrc: Ssrc(ssrc),
                         fraction_lost: fraction,
                         // Clamped to 24 bits by the writer.
-                        cumulative_lost: lost.min(0x7f_ffff) as u32,
+                        cumulative_lost: i32::try_from(lost).unwrap_or(i32::MAX),
                         // The extended highest sequence number's low 32 bits.
-                        highest_seq: inbound.highest as u32,
+                        ext_highest_seq: inbound.highest as u32,
                         jitter: s.feedback.jitter(video),
                         lsr,
                         dlsr,
                     }
                 });
-                let local = s.local_ssrc(video);
+                let local = Ssrc(s.local_ssrc(video));
                 let sending = s.send_line(video).is_some() && outbound.packets > 0;
-                let mut n = if sending {
-                    // RTP timestamp extrapolated from the last sent packet.
-                    let rate = if video { 90_000u128 } else { 48_000 };
-                    let since = outbound
-                        .last_sent
-                        .map_or(0, |t| now.saturating_duration_since(t).as_micros());
-                    // Wrapping RTP arithmetic: truncation intended.
-                    let ts = outbound
-                        .last_rtp_ts
-                        .wrapping_add((since * rate / 1_000_000) as u32);
-                    rtcp::write_sr(
-                        out,
-                        local,
+                let info = sending.then(|| {
+                    let since = outbound.last_sent.map_or(0, |t| {
+                        let d = now.saturating_duration_since(t).as_micros();
+                        u64::try_from(d).unwrap_or(u64::MAX)
+                    });
+                    SenderInfo {
+                        ssrc: local,
                         ntp,
-                        ts,
+                        // Extrapolated from the last sent packet (media.md §5.5).
+                        rtp_ts: extrapolate_rtp_ts(
+                            outbound.last_rtp_ts,
+                            0,
+                            since,
+                            if video { 90_000 } else { 48_000 },
+                        ),
                         // RTCP counters are 32-bit and wrap.
-                        outbound.packets as u32,
-                        outbound.octets as u32,
-                        block.as_ref(),
-                    )
-                } else if block.is_some() {
-                    rtcp::write_rr(out, local, block.as_ref())
-                } else {
-                    return 0;
-                };
-                n += rtcp::write_sdes_cname(&mut out[n..], local, b"janus");
-                n
+                        packet_count: outbound.packets as u32,
+                        octet_count: outbound.octets as u32,
+                    }
+                });
+                write_report(out, local, info.as_ref(), block.as_slice())
             });
             if let Some(s) = self.session_mut(key) {
                 let inbound = &mut s.inbound[kind_index(video)];
@@ -1324,6 +1341,23 @@ impl Shard {
     }
 }
 
+/// The periodic report of one m-line (media.md §5.5): an SR when `sender`
+/// is given (we sent something), else an RR when there are report blocks
+/// (we receive), then an SDES CNAME `janus`; nothing (0) otherwise.
+fn write_report(
+    out: &mut [u8],
+    local: Ssrc,
+    sender: Option<&SenderInfo>,
+    blocks: &[ReportBlock],
+) -> Result<usize, RtcpDrop> {
+    let n = match sender {
+        Some(info) => write_sr(out, info, blocks)?,
+        None if !blocks.is_empty() => write_rr(out, local, blocks)?,
+        None => return Ok(0),
+    };
+    Ok(n + write_sdes_cname(&mut out[n..], local, b"janus")?)
+}
+
 /// What [`Shard::send_rtcp`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum RtcpSent {
@@ -1333,4 +1367,76 @@ pub(crate) enum RtcpSent {
     Nothing,
     /// No slot, keys or address (counted).
     Failed,
+}
+
+#[cfg(test)]
+mod tests {
+    use jsfu_proto::rtcp::{self, RtcpPacket};
+
+    use super::*;
+
+    fn block() -> ReportBlock {
+        ReportBlock {
+            ssrc: Ssrc(0x0a0b_0c0d),
+            fraction_lost: 0x40,
+            cumulative_lost: 5,
+            ext_highest_seq: 0x0001_0010,
+            jitter: 0x20,
+            lsr: 0x1234_5678,
+            dlsr: 0x0001_0000,
+        }
+    }
+
+    #[test]
+    fn sender_report_then_cname() {
+        let info = SenderInfo {
+            ssrc: Ssrc(0x0102_0304),
+            ntp: NtpTime(0x1122_3344_5566_7788),
+            rtp_ts: 0x99aa_bbcc,
+            packet_count: 7,
+            octet_count: 8,
+        };
+        let mut out = [0u8; 128];
+        let n = write_report(&mut out, info.ssrc, Some(&info), &[block()]).expect("fits");
+        #[rustfmt::skip]
+        let expect: &[u8] = &[
+            // SR, RC=1, 12 words: sender info, one block
+            0x81, 200, 0, 12, 1, 2, 3, 4,
+            0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88,
+            0x99, 0xaa, 0xbb, 0xcc, 0, 0, 0, 7, 0, 0, 0, 8,
+            0x0a, 0x0b, 0x0c, 0x0d, 0x40, 0, 0, 5,
+            0, 1, 0, 0x10, 0, 0, 0, 0x20,
+            0x12, 0x34, 0x56, 0x78, 0, 1, 0, 0,
+            // SDES, SC=1, 3 words: CNAME "janus", null-terminated, padded
+            0x81, 202, 0, 3, 1, 2, 3, 4,
+            1, 5, b'j', b'a', b'n', b'u', b's', 0,
+        ];
+        assert_eq!(&out[..n], expect);
+        // Without blocks the SR is 28 bytes, RC 0.
+        let n = write_report(&mut out, info.ssrc, Some(&info), &[]).expect("fits");
+        assert_eq!((n, out[0], &out[2..4]), (44, 0x80, &[0u8, 6][..]));
+    }
+
+    #[test]
+    fn receiver_report_or_nothing() {
+        let mut out = [0u8; 128];
+        assert_eq!(write_report(&mut out, Ssrc(9), None, &[]), Ok(0));
+        let mut b = block();
+        // The cumulative loss is clamped to the 24-bit field.
+        b.cumulative_lost = i32::MAX;
+        let n = write_report(&mut out, Ssrc(9), None, &[b]).expect("fits");
+        assert_eq!(n, 32 + 16);
+        assert_eq!(&out[..8], &[0x81, 201, 0, 7, 0, 0, 0, 9]);
+        assert_eq!(&out[12..16], &[0x40, 0x7f, 0xff, 0xff]);
+        let kinds: Vec<bool> = rtcp::parse(&out[..n])
+            .map(|p| match p {
+                Ok(RtcpPacket::ReceiverReport(rr)) => rr.report_blocks().count() == 1,
+                Ok(RtcpPacket::Sdes(s)) => s.cname() == Some((Ssrc(9), &b"janus"[..])),
+                _ => false,
+            })
+            .collect();
+        assert_eq!(kinds, [true, true]);
+        // Too small a buffer is an error, not a panic.
+        assert!(write_report(&mut out[..40], Ssrc(9), None, &[b]).is_err());
+    }
 }

@@ -18,6 +18,9 @@ pub mod feedback;
 pub mod report;
 pub mod twcc;
 
+#[cfg(test)]
+mod no_alloc;
+
 use crate::rtp::Ssrc;
 
 pub use feedback::{FirView, NackView, PliView, RembView};
@@ -515,7 +518,7 @@ pub(crate) mod tests {
     }
 
     /// Every packet type the builders write, in one compound.
-    fn built_compound() -> Vec<u8> {
+    pub(crate) fn built_compound() -> Vec<u8> {
         let mut b = vec![0u8; 1024];
         let mut at = 0;
         let block = ReportBlock {
