@@ -96,6 +96,8 @@ pub(crate) struct Feedback {
     /// `RxKind`'s), made when a layer's first packet arrives, if NACKs were
     /// negotiated.
     layer_nacks: [Option<NackGenerator>; MAX_LAYERS - 1],
+    /// Receiver statistics (jitter) of simulcast video layers 1 and 2.
+    layer_stats: [ReceiverStats; MAX_LAYERS - 1],
     /// Plaintext video packets sent to the peer, for its NACKs.
     resend: Option<RetransmitBuffer>,
     /// Sequence counter of our RTX stream.
@@ -156,6 +158,7 @@ impl Feedback {
         Self {
             rx,
             layer_nacks: Default::default(),
+            layer_stats: Default::default(),
             resend: resend_wanted(config).then(new_resend).flatten(),
             rtx_seq: 0,
             twcc_out: 0,
@@ -193,6 +196,15 @@ impl Feedback {
     /// The interarrival jitter of a kind, in RTP units (for the RR block).
     pub(crate) fn jitter(&self, video: bool) -> u32 {
         self.rx[kind_index(video)].stats.jitter()
+    }
+
+    /// The interarrival jitter of simulcast video layer `layer` (0 is the
+    /// video stream's).
+    pub(crate) fn layer_jitter(&self, layer: usize) -> u32 {
+        match layer {
+            0 => self.jitter(true),
+            l => self.layer_stats.get(l - 1).map_or(0, ReceiverStats::jitter),
+        }
     }
 
     /// Keeps a plaintext video packet sent to the peer for its NACKs.
@@ -242,7 +254,11 @@ impl Feedback {
         if layer > 0 {
             // Upper simulcast layers: their own NACK state (with the same
             // negotiation as layer 0), nothing else.
-            let Some(slot) = self.layer_nacks.get_mut(usize::from(layer) - 1) else {
+            let i = usize::from(layer) - 1;
+            if !retransmission && let Some(stats) = self.layer_stats.get_mut(i) {
+                stats.handle_packet(view.seq(), view.timestamp(), now_us, clock_rate);
+            }
+            let Some(slot) = self.layer_nacks.get_mut(i) else {
                 return true;
             };
             if slot.is_none() && self.rx[kind_index(true)].nack.is_some() {

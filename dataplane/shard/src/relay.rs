@@ -213,26 +213,18 @@ impl Shard {
         let kind = &mut s.stats.kinds[kind_index(video)];
         kind.packets_in += 1;
         kind.bytes_in += len as u64;
-        let layer0 = layer.is_none_or(|l| l == 0);
         if !crate::feedback::on_rtp(s, now, now_us, video, &view, rtx, layer.unwrap_or(0)) {
             s.stats.dropped += 1;
             self.counters.drop(DropReason::RtxFromPeer);
             return;
         }
-        // Receiver statistics follow the stream (simulcast: layer 0).
-        if layer0 {
-            let inbound = &mut s.inbound[kind_index(video)];
-            let ssrc = view.ssrc().0;
-            match inbound.ssrc {
-                None => inbound.ssrc = Some(ssrc),
-                Some(known) if known != ssrc => {
-                    // A restarted sender: follow it (media.md §5.2 step 5).
-                    *inbound = Default::default();
-                    inbound.ssrc = Some(ssrc);
-                }
-                Some(_) => {}
-            }
-            inbound.on_packet(view.seq());
+        // Receiver statistics follow the stream (simulcast: each layer).
+        let inbound = match layer {
+            Some(l @ 1..) => s.layer_inbound.get_mut(usize::from(l) - 1),
+            _ => Some(&mut s.inbound[kind_index(video)]),
+        };
+        if let Some(inbound) = inbound {
+            inbound.follow(view.ssrc().0, view.seq());
         }
         let tag = layer.map(|l| s.layers.tag(l, &view));
         let source = s.id;
@@ -543,7 +535,7 @@ impl Shard {
                 RtcpPacket::SenderReport(sr) => {
                     let info = sr.info();
                     if let Some(s) = self.session_mut(key) {
-                        for inbound in &mut s.inbound {
+                        for inbound in s.inbound.iter_mut().chain(&mut s.layer_inbound) {
                             if inbound.ssrc == Some(info.ssrc.0) {
                                 inbound.last_sr = Some((info.ntp.compact(), now));
                             }

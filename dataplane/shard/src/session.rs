@@ -33,6 +33,27 @@ pub(crate) struct Inbound {
 }
 
 impl Inbound {
+    /// Counts a packet of `ssrc`; a new SSRC (a restarted sender, media.md
+    /// §5.2 step 5) starts the statistics over.
+    pub(crate) fn follow(&mut self, ssrc: u32, seq: SeqNo) {
+        match self.ssrc {
+            None => self.ssrc = Some(ssrc),
+            Some(known) if known != ssrc => {
+                *self = Self::default();
+                self.ssrc = Some(ssrc);
+            }
+            Some(_) => {}
+        }
+        self.on_packet(seq);
+    }
+
+    /// Remembers the counts a report just covered (for the next fraction
+    /// lost).
+    pub(crate) fn mark_reported(&mut self) {
+        self.expected_prior = self.highest.saturating_sub(self.base) + 1;
+        self.received_prior = self.received;
+    }
+
     pub(crate) fn on_packet(&mut self, seq: SeqNo) {
         let ext = self.unwrapper.unwrap(seq);
         if self.received == 0 {
@@ -71,6 +92,9 @@ pub(crate) struct Session {
     /// ICE failed at this time (hangup after a grace period).
     pub(crate) ice_failed_since: Option<Instant>,
     pub(crate) inbound: [Inbound; 2],
+    /// Receive statistics of simulcast video layers 1 and 2 (layer 0 is
+    /// `inbound[video]`), for their own report blocks.
+    pub(crate) layer_inbound: [Inbound; 2],
     pub(crate) outbound: [Outbound; 2],
     /// The session whose video was last relayed to this one (PLI routing).
     pub(crate) current_sender: Option<PluginSessionId>,

@@ -30,6 +30,7 @@ use jsfu_route::{
 use crate::control::Control;
 use crate::io::{self, RecvBatch, SendBatch, Slot, SlotPool};
 use crate::session::{Inbound, Outbound, Session, kind_index};
+use crate::simulcast::MAX_LAYERS;
 use crate::stats::{Counters, DropReason, ShardStats};
 
 /// How long a failed ICE agent may recover before the PC is hung up
@@ -690,6 +691,7 @@ impl Shard {
             return;
         }
         let mut inbound: [Inbound; 2] = Default::default();
+        let layer_inbound: [Inbound; 2] = Default::default();
         for video in [false, true] {
             inbound[kind_index(video)].ssrc = config
                 .media
@@ -711,6 +713,7 @@ impl Shard {
             started: false,
             ice_failed_since: None,
             inbound,
+            layer_inbound,
             outbound: [Outbound::default(), Outbound::default()],
             current_sender: None,
             last_pli: None,
@@ -1277,34 +1280,22 @@ impl Shard {
         for video in [false, true] {
             let sent = self.send_rtcp(key, |s, out| {
                 let k = kind_index(video);
-                let inbound = &s.inbound[k];
                 let outbound = &s.outbound[k];
-                let block = inbound.ssrc.filter(|_| inbound.received > 0).map(|ssrc| {
-                    let expected = inbound.highest - inbound.base + 1;
-                    let lost = expected.saturating_sub(inbound.received);
-                    let exp_int = expected - inbound.expected_prior.min(expected);
-                    let rec_int = inbound.received - inbound.received_prior.min(inbound.received);
-                    let lost_int = exp_int.saturating_sub(rec_int);
-                    // At most 256 * exp_int / exp_int = 256, clamped.
-                    let fraction = (lost_int << 8).checked_div(exp_int).unwrap_or(0).min(255) as u8;
-                    let (lsr, dlsr) = inbound.last_sr.map_or((0, 0), |(lsr, at)| {
-                        let d = now.saturating_duration_since(at);
-                        // DLSR in 1/65536 s, 32 bits (saturating).
-                        let dlsr = (d.as_micros() * 65_536 / 1_000_000).min(u128::from(u32::MAX));
-                        (lsr, dlsr as u32)
-                    });
-                    ReportBlock {
-                        ssrc: Ssrc(ssrc),
-                        fraction_lost: fraction,
-                        // Clamped to 24 bits by the writer.
-                        cumulative_lost: i32::try_from(lost).unwrap_or(i32::MAX),
-                        // The extended highest sequence number's low 32 bits.
-                        ext_highest_seq: inbound.highest as u32,
-                        jitter: s.feedback.jitter(video),
-                        lsr,
-                        dlsr,
+                // One block per received stream: the kind's, and on video
+                // each further simulcast layer's.
+                let mut blocks = [None; MAX_LAYERS];
+                blocks[0] = report_block(&s.inbound[k], now, s.feedback.jitter(video));
+                if video {
+                    for (i, inbound) in s.layer_inbound.iter().enumerate() {
+                        blocks[i + 1] = report_block(inbound, now, s.feedback.layer_jitter(i + 1));
                     }
-                });
+                }
+                let mut list = [ReportBlock::default(); MAX_LAYERS];
+                let mut n = 0;
+                for block in blocks.into_iter().flatten() {
+                    list[n] = block;
+                    n += 1;
+                }
                 let local = Ssrc(s.local_ssrc(video));
                 let sending = s.send_line(video).is_some() && outbound.packets > 0;
                 let info = sending.then(|| {
@@ -1327,18 +1318,54 @@ impl Shard {
                         octet_count: outbound.octets as u32,
                     }
                 });
-                write_report(out, local, info.as_ref(), block.as_slice())
+                write_report(out, local, info.as_ref(), &list[..n])
             });
             if let Some(s) = self.session_mut(key) {
-                let inbound = &mut s.inbound[kind_index(video)];
-                inbound.expected_prior = inbound.highest.saturating_sub(inbound.base) + 1;
-                inbound.received_prior = inbound.received;
+                s.inbound[kind_index(video)].mark_reported();
+                if video {
+                    for inbound in &mut s.layer_inbound {
+                        inbound.mark_reported();
+                    }
+                }
             }
             if sent == RtcpSent::Sent {
                 self.counters.rtcp_reports_sent += 1;
             }
         }
     }
+}
+
+/// The report block about one received stream (RFC 3550 §6.4.1), or `None`
+/// before its first packet.
+fn report_block(inbound: &Inbound, now: Instant, jitter: u32) -> Option<ReportBlock> {
+    let ssrc = inbound.ssrc.filter(|_| inbound.received > 0)?;
+    let expected = inbound.highest - inbound.base + 1;
+    let lost = expected.saturating_sub(inbound.received);
+    let exp_int = expected - inbound.expected_prior.min(expected);
+    let rec_int = inbound.received - inbound.received_prior.min(inbound.received);
+    let lost_int = exp_int.saturating_sub(rec_int);
+    // At most 256 * exp_int / exp_int = 256, clamped.
+    let fraction = (lost_int << 8).checked_div(exp_int).unwrap_or(0).min(255) as u8;
+    let (lsr, dlsr) = inbound.last_sr.map_or((0, 0), |(lsr, at)| {
+        let d = now.saturating_duration_since(at);
+        // DLSR in 1/65536 s, 32 bits (saturating).
+        let dlsr = (d.as_micros() * 65_536 / 1_000_000).min(u128::from(u32::MAX));
+        (lsr, dlsr as u32)
+    });
+    Some(ReportBlock {
+        ssrc: Ssrc(ssrc),
+        fraction_lost: fraction,
+        // Clamped to 24 bits by the writer.
+        cumulative_lost: i32::try_from(lost).unwrap_or(i32::MAX),
+        // The highest sequence number with the count of cycles since the
+        // first packet (the unwrapper's extended numbers start one cycle
+        // up), low 32 bits.
+        ext_highest_seq: ((inbound.highest >> 16).saturating_sub(inbound.base >> 16) << 16
+            | (inbound.highest & 0xffff)) as u32,
+        jitter,
+        lsr,
+        dlsr,
+    })
 }
 
 /// The periodic report of one m-line (media.md §5.5): an SR when `sender`
@@ -1372,6 +1399,7 @@ pub(crate) enum RtcpSent {
 #[cfg(test)]
 mod tests {
     use jsfu_proto::rtcp::{self, RtcpPacket};
+    use jsfu_proto::rtp::SeqNo;
 
     use super::*;
 
@@ -1438,5 +1466,45 @@ mod tests {
         assert_eq!(kinds, [true, true]);
         // Too small a buffer is an error, not a panic.
         assert!(write_report(&mut out[..40], Ssrc(9), None, &[b]).is_err());
+    }
+
+    #[test]
+    fn report_blocks_count_each_stream() {
+        let now = Instant::now();
+        let mut layer = Inbound::default();
+        assert!(
+            report_block(&layer, now, 0).is_none(),
+            "nothing received yet"
+        );
+        // 10 sent, 8 received (4 and 7 lost).
+        for seq in [1u16, 2, 3, 5, 6, 8, 9, 10] {
+            layer.follow(0xbeef, SeqNo(seq));
+        }
+        let b = report_block(&layer, now, 77).expect("a block");
+        assert_eq!(b.ssrc, Ssrc(0xbeef));
+        assert_eq!(b.cumulative_lost, 2);
+        assert_eq!(b.ext_highest_seq, 10);
+        assert_eq!(b.fraction_lost, 51, "2 of 10 lost: 256 * 2 / 10");
+        assert_eq!(b.jitter, 77);
+        layer.mark_reported();
+        // The next interval: 5 more, none lost.
+        for seq in 11u16..16 {
+            layer.follow(0xbeef, SeqNo(seq));
+        }
+        let b = report_block(&layer, now, 0).expect("a block");
+        assert_eq!((b.fraction_lost, b.cumulative_lost), (0, 2));
+        // A restarted sender (new SSRC) starts over.
+        layer.follow(0xcafe, SeqNo(500));
+        let b = report_block(&layer, now, 0).expect("a block");
+        assert_eq!(
+            (b.ssrc, b.cumulative_lost, b.ext_highest_seq),
+            (Ssrc(0xcafe), 0, 500)
+        );
+        // Across a wrap the cycle count appears.
+        for seq in [65534u16, 65535, 0, 1] {
+            layer.follow(0xd00d, SeqNo(seq));
+        }
+        let b = report_block(&layer, now, 0).expect("a block");
+        assert_eq!((b.ext_highest_seq, b.cumulative_lost), (0x1_0001, 0));
     }
 }
