@@ -3,7 +3,8 @@
 // video and chooses its own simulcast layer.
 //
 // Requests (the body of a Janus API "message"):
-//   {"role": "publisher"} or {"role": "viewer"} with the JSEP offer;
+//   {"role": "publisher"} or {"role": "viewer"} with the JSEP offer (a
+//   viewer may add "substream"/"temporal": its layers from the start);
 //   {"substream": 0-2} and/or {"temporal": 0-2} afterwards (viewers).
 // Events pushed to a viewer: {"substream": n} from substreamChanged and
 // {"temporal": n} from temporalLayerChanged.
@@ -102,6 +103,13 @@ function resumeScheduler() {
 		var pub = t.msg.role === "publisher";
 		s.role = pub ? "publisher" : "viewer";
 		configureMedium(t.id, "video", pub ? "out" : "in", true);
+		// A viewer may name its layers up front: set before any media flows.
+		if (!pub && typeof t.msg.substream === "number") {
+			setSubstream(t.id, t.msg.substream);
+		}
+		if (!pub && typeof t.msg.temporal === "number") {
+			setTemporalLayer(t.id, t.msg.temporal);
+		}
 		var text = sdp.generateAnswer(t.jsep.sdp, { audio: false, video: true, data: false,
 			send: !pub, recv: pub });
 		pushEvent(t.id, t.transaction, JSON.stringify({ result: "ok", role: s.role }),

@@ -698,10 +698,15 @@ impl Run {
     /// Viewer (fan-out script): asks for `substream`, receives for
     /// `duration` and checks what came.
     fn flow_viewer(&mut self, substream: u8, duration: Duration) -> Result<()> {
-        self.negotiate(json!({"role": "viewer"}))?;
-        let from = self.janus.seen.len();
+        // The layer is named with the offer, so that no packet of another
+        // layer is relayed while a later request travels (the default
+        // target is the top layer).
+        self.negotiate(json!({"role": "viewer", "substream": substream}))?;
         self.janus.message(json!({"substream": substream}), None)?;
         self.pump_for(duration);
+        // The event may come as soon as the first layer starts, while the
+        // offer is still being answered: look from the start.
+        let from = 0;
         let event = self
             .janus
             .find(from, "substream", u64::from(substream))
