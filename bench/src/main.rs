@@ -4,6 +4,8 @@
 //! ```text
 //! jsfu-bench echo --sessions 50 --seconds 15 --compare janus
 //! jsfu-bench fanout --publishers 1 --subscribers 200 --compare janus
+//! jsfu-bench videoroom --publishers 1 --subscribers 200 --compare janus
+//! jsfu-bench videoroom --meeting 10 --compare janus
 //! jsfu-bench echo --ramp --ramp-step 50 --ramp-max 2000
 //! jsfu-bench signaling --clients 4 --seconds 10 --compare janus
 //! jsfu-bench echo --url http://127.0.0.1:8088/janus --ws-url ws://127.0.0.1:8188/ --pid 1234
@@ -14,11 +16,14 @@
 //! latency against load). Everything runs on loopback and stops by itself.
 
 mod api;
+mod data;
+mod floor;
 mod media;
 mod peer;
 mod report;
 mod server;
 mod signaling;
+mod videoroom;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -41,6 +46,12 @@ enum Scenario {
     Fanout,
     /// Janus API round trips per second (create/attach/message/detach/destroy).
     Signaling,
+    /// The VideoRoom API: M publishers × N subscribers, or a --meeting;
+    /// jsfu runs scripts/videoroom.js, Janus its native VideoRoom plugin.
+    #[value(name = "videoroom")]
+    VideoRoom,
+    /// N sessions echoing data-channel messages through an echo script.
+    Data,
 }
 
 impl Scenario {
@@ -49,6 +60,8 @@ impl Scenario {
             Self::Echo => "echo",
             Self::Fanout => "fanout",
             Self::Signaling => "signaling",
+            Self::VideoRoom => "videoroom",
+            Self::Data => "data",
         }
     }
 }
@@ -120,9 +133,13 @@ struct Args {
     /// fanout: publishers.
     #[arg(long, default_value_t = 1)]
     publishers: u64,
-    /// fanout: subscribers per publisher.
+    /// fanout, videoroom: subscribers per publisher.
     #[arg(long, default_value_t = 20)]
     subscribers: u64,
+    /// videoroom: a meeting of P participants, each publishing and
+    /// subscribing to the P − 1 others (instead of --publishers/--subscribers).
+    #[arg(long, value_name = "P")]
+    meeting: Option<u64>,
     /// Length of the measurement window (seconds).
     #[arg(long, default_value_t = 10.0)]
     seconds: f64,
@@ -169,6 +186,23 @@ struct Args {
     /// Where to write the plot (media scenarios). [default: target/bench/<scenario>.svg]
     #[arg(long, value_name = "FILE")]
     svg: Option<PathBuf>,
+    /// echo, fanout: also measure the floor — a plain UDP echo/fan-out with
+    /// SRTP unprotect + protect per packet on the server core — and print
+    /// each server's CPU per egress packet as a multiple of it.
+    #[arg(long)]
+    floor: bool,
+    /// SRTP profile of the floor.
+    #[arg(long, value_enum, default_value = "aes256-gcm")]
+    floor_profile: floor::FloorProfile,
+    /// data: messages per second each session sends.
+    #[arg(long, default_value_t = 50.0)]
+    msg_rate: f64,
+    /// data: bytes per message (at least 41: marker, send time, sequence number).
+    #[arg(long, default_value_t = 1024)]
+    msg_size: usize,
+    /// data: send binary messages (default: text).
+    #[arg(long)]
+    msg_binary: bool,
 }
 
 fn workspace() -> PathBuf {
@@ -178,6 +212,12 @@ fn workspace() -> PathBuf {
 }
 
 fn main() -> ExitCode {
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == floor::SUBCOMMAND)
+    {
+        return floor::server_main();
+    }
     let args = Args::parse();
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
@@ -202,12 +242,14 @@ fn run(args: &Args) -> Result<()> {
     let script = args.script.clone().unwrap_or_else(|| {
         root.join("scripts").join(match args.scenario {
             Scenario::Fanout => "fanout.js",
+            Scenario::VideoRoom => "videoroom.js",
             _ => "echotest.js",
         })
     });
     let plugin = args.plugin.clone().unwrap_or_else(|| {
         String::from(match args.scenario {
             Scenario::Fanout => "janus.plugin.fanoutjs",
+            Scenario::VideoRoom => videoroom::PLUGIN,
             _ => "janus.plugin.echojs",
         })
     });
@@ -226,6 +268,20 @@ fn run(args: &Args) -> Result<()> {
         }
         servers.push(other);
     }
+    if args.floor && !matches!(args.scenario, Scenario::Echo | Scenario::Fanout) {
+        bail!("--floor applies to the echo and fanout scenarios");
+    }
+    if let Some(p) = args.meeting {
+        if args.scenario != Scenario::VideoRoom {
+            bail!("--meeting applies to the videoroom scenario only");
+        }
+        if p < 2 {
+            bail!("--meeting needs at least 2 participants");
+        }
+        if args.ramp {
+            bail!("--ramp does not apply to --meeting");
+        }
+    }
     let mut report = Report {
         scenario: args.scenario.name().to_owned(),
         transport: match args.scenario {
@@ -241,17 +297,21 @@ fn run(args: &Args) -> Result<()> {
             "sessions": args.sessions,
             "publishers": args.publishers,
             "subscribers": args.subscribers,
+            "meeting": args.meeting,
             "seconds": args.seconds,
             "warmup": args.warmup,
             "ramp": args.ramp.then_some(json!({"step": args.ramp_step, "max": args.ramp_max})),
             "workers": args.workers,
             "clients": args.clients,
+            "data": (args.scenario == Scenario::Data).then_some(json!({"msg_rate": args.msg_rate, "msg_size": args.msg_size.max(data::MIN_SIZE), "binary": args.msg_binary})),
+            "floor_profile": args.floor.then_some(args.floor_profile),
             "script": script.display().to_string(),
             "plugin": plugin,
             "packets_per_second_per_sender": peer::PACKETS_PER_SECOND,
         }),
         machine: Machine::detect(server_core, generator_core, args.nice),
         runs: Vec::new(),
+        floor: None,
     };
     for which in servers {
         let server = match &args.url {
@@ -263,7 +323,7 @@ fn run(args: &Args) -> Result<()> {
                 if !jsfu_args.iter().any(|a| a.starts_with("--shards")) {
                     jsfu_args.extend(["--shards".to_owned(), "1".to_owned()]);
                 }
-                Server::launch(&LaunchOptions {
+                let options = LaunchOptions {
                     flavor: which.flavor(),
                     jsfu_bin: jsfu_bin.clone(),
                     janus_bin: args.janus_bin.clone(),
@@ -272,7 +332,12 @@ fn run(args: &Args) -> Result<()> {
                     core: server_core,
                     jsfu_args,
                     nice: args.nice,
-                })
+                };
+                if args.scenario == Scenario::VideoRoom {
+                    Server::launch_videoroom(&options)
+                } else {
+                    Server::launch(&options)
+                }
                 .with_context(|| format!("launching {}", which.flavor().name()))?
             }
         };
@@ -289,22 +354,35 @@ fn run(args: &Args) -> Result<()> {
         let mut run = ServerRun {
             server: which.flavor().name().to_owned(),
             version: server.version.clone(),
-            script: script.display().to_string(),
+            script: if args.scenario == Scenario::VideoRoom && which == Which::Janus {
+                String::from("native VideoRoom plugin (libjanus_videoroom.so)")
+            } else {
+                script.display().to_string()
+            },
             media: Vec::new(),
             signaling: Vec::new(),
             capacity: None,
         };
         match args.scenario {
-            Scenario::Echo | Scenario::Fanout => {
-                let shape = if args.scenario == Scenario::Echo {
-                    media::Shape::Echo {
+            Scenario::Echo | Scenario::Fanout | Scenario::VideoRoom => {
+                let shape = match (args.scenario, args.meeting) {
+                    (Scenario::Echo, _) => media::Shape::Echo {
                         sessions: args.sessions,
-                    }
-                } else {
-                    media::Shape::Fanout {
+                    },
+                    (Scenario::VideoRoom, Some(p)) => media::Shape::VideoRoom {
+                        publishers: p,
+                        subscribers: p - 1,
+                        meeting: true,
+                    },
+                    (Scenario::VideoRoom, None) => media::Shape::VideoRoom {
                         publishers: args.publishers,
                         subscribers: args.subscribers,
-                    }
+                        meeting: false,
+                    },
+                    _ => media::Shape::Fanout {
+                        publishers: args.publishers,
+                        subscribers: args.subscribers,
+                    },
                 };
                 let plan = media::Plan {
                     shape,
@@ -335,9 +413,49 @@ fn run(args: &Args) -> Result<()> {
                 };
                 run.signaling = signaling::run(&server, &plan)?;
             }
+            Scenario::Data => {
+                let plan = data::Plan {
+                    sessions: args.sessions,
+                    msg_rate: args.msg_rate,
+                    msg_size: args.msg_size,
+                    binary: args.msg_binary,
+                    plugin: plugin.clone(),
+                    transport: args.transport,
+                    seconds: args.seconds,
+                    warmup: args.warmup,
+                    workers: args.workers,
+                    generator_core,
+                    setup_concurrency: args.setup_concurrency,
+                };
+                let step = data::run(&server, &plan)
+                    .with_context(|| format!("data on {}", which.flavor().name()))?;
+                run.media = vec![step];
+            }
         }
         report.runs.push(run);
         drop(server);
+    }
+    if args.floor {
+        let load = match args.scenario {
+            Scenario::Echo => floor::Load::Echo {
+                sessions: args.sessions,
+            },
+            Scenario::Fanout => floor::Load::Fanout {
+                publishers: args.publishers,
+                subscribers: args.subscribers,
+            },
+            _ => bail!("--floor applies to the echo and fanout scenarios"),
+        };
+        let plan = floor::Plan {
+            load,
+            profile: args.floor_profile,
+            seconds: args.seconds,
+            warmup: args.warmup,
+            server_core,
+            generator_core,
+            nice: args.nice,
+        };
+        report.floor = Some(floor::run(&plan, &report.runs).context("measuring the floor")?);
     }
     print!("{}", report.table());
     let out = root.join("target/bench");

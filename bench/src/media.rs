@@ -35,6 +35,14 @@ pub(crate) enum Shape {
     Echo { sessions: u64 },
     /// M publishers, each with N subscribers.
     Fanout { publishers: u64, subscribers: u64 },
+    /// A VideoRoom (`crate::videoroom`): M publishers, each with N
+    /// subscriber handles; with `meeting`, N = M − 1 and each participant
+    /// subscribes to every other one.
+    VideoRoom {
+        publishers: u64,
+        subscribers: u64,
+        meeting: bool,
+    },
 }
 
 /// How to run a media scenario.
@@ -55,9 +63,9 @@ pub(crate) struct Plan {
 }
 
 /// One Janus session the generator holds open.
-struct Held {
-    client: Client,
-    session: u64,
+pub(crate) struct Held {
+    pub(crate) client: Client,
+    pub(crate) session: u64,
 }
 
 /// Run the plan against `server`: one step, or a ramp.
@@ -93,6 +101,9 @@ pub(crate) fn run(server: &Server, plan: &Plan) -> Result<(Vec<MediaStep>, Optio
             let _ = h.client.destroy(h.session);
         }
         list.clear();
+    }
+    if let Shape::VideoRoom { .. } = plan.shape {
+        crate::videoroom::destroy_room(server, plan);
     }
     result
 }
@@ -140,7 +151,9 @@ fn steps(
     // Load of the current step: sessions (echo) or subscribers per publisher.
     let (first, mut load) = match plan.shape {
         Shape::Echo { sessions } => (sessions, 0),
-        Shape::Fanout { subscribers, .. } => (subscribers, 0),
+        Shape::Fanout { subscribers, .. } | Shape::VideoRoom { subscribers, .. } => {
+            (subscribers, 0)
+        }
     };
     let mut target = first;
     let mut expected_sessions: u64 = 0;
@@ -177,6 +190,12 @@ fn steps(
                 })?;
                 expected_sessions += n;
             }
+            Shape::VideoRoom { .. } => {
+                let (added, errors) =
+                    crate::videoroom::grow(&setup, shared, &mut feeds, load, target)?;
+                expected_sessions += added;
+                setup_errors += errors;
+            }
         }
         load = target;
         // Wait for the new sessions to connect (or fail).
@@ -193,7 +212,7 @@ fn steps(
         thread::sleep(Duration::from_secs_f64(plan.warmup));
         let copies = match plan.shape {
             Shape::Echo { .. } => 1.0,
-            Shape::Fanout { .. } => load as f64,
+            Shape::Fanout { .. } | Shape::VideoRoom { .. } => load as f64,
         };
         let step = measure(server, plan, shared, copies, rss_idle, setup_errors)?;
         eprintln!(
@@ -232,13 +251,13 @@ fn steps(
 }
 
 /// What setting up sessions needs.
-struct Setup<'a> {
-    server: &'a Server,
-    plan: &'a Plan,
-    http: &'a reqwest::blocking::Client,
-    senders: &'a [Sender<Peer>],
-    held: &'a Arc<Mutex<Vec<Held>>>,
-    next_worker: &'a AtomicUsize,
+pub(crate) struct Setup<'a> {
+    pub(crate) server: &'a Server,
+    pub(crate) plan: &'a Plan,
+    pub(crate) http: &'a reqwest::blocking::Client,
+    pub(crate) senders: &'a [Sender<Peer>],
+    pub(crate) held: &'a Arc<Mutex<Vec<Held>>>,
+    pub(crate) next_worker: &'a AtomicUsize,
 }
 
 impl Setup<'_> {

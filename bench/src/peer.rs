@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use hdrhistogram::Histogram;
-use str0m::change::{SdpAnswer, SdpPendingOffer};
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, MediaKind, Mid, Pt};
 use str0m::net::{Protocol, Receive};
@@ -146,23 +146,7 @@ impl Peer {
     /// A peer with one Opus and one VP8 m-line in the direction of `role`,
     /// and its offer. `started` is when its session setup began.
     pub(crate) fn offer(role: Role, started: Instant) -> Result<(Self, String)> {
-        let socket = UdpSocket::bind("127.0.0.1:0").context("binding a loopback UDP socket")?;
-        socket
-            .set_nonblocking(true)
-            .context("making the UDP socket non-blocking")?;
-        let local = socket
-            .local_addr()
-            .context("reading the UDP socket address")?;
-        let mut rtc = RtcConfig::new()
-            .clear_codecs()
-            .enable_opus(true, false)
-            .enable_vp8(true)
-            .set_rtp_mode(true)
-            .build(Instant::now());
-        let candidate =
-            Candidate::host(local, "udp").map_err(|e| anyhow!("host candidate: {e}"))?;
-        rtc.add_local_candidate(candidate)
-            .ok_or_else(|| anyhow!("str0m refused the host candidate {local}"))?;
+        let (mut rtc, socket, local) = bind()?;
         let mut api = rtc.sdp_api();
         let dir = role.direction();
         let audio_mid = api.add_media(MediaKind::Audio, dir, Some("bench".into()), None, None);
@@ -186,6 +170,37 @@ impl Peer {
             timeout: Instant::now(),
         };
         Ok((peer, offer.to_sdp_string()))
+    }
+
+    /// A receive-only peer answering a server's offer of sendonly audio and
+    /// video (a VideoRoom subscriber), and its answer. `started` is when
+    /// its session setup began.
+    pub(crate) fn answer_offer(offer: &str, started: Instant) -> Result<(Self, String)> {
+        let (mut rtc, socket, local) = bind()?;
+        let parsed = SdpOffer::from_sdp_string(offer).context("parsing the offer SDP")?;
+        let answer = rtc
+            .sdp_api()
+            .accept_offer(parsed)
+            .context("str0m rejected the offer")?;
+        let mid_of = |kind: &str| {
+            offer_mid(offer, kind).ok_or_else(|| anyhow!("the offer has no {kind} m-line"))
+        };
+        let peer = Self {
+            rtc,
+            socket,
+            local,
+            role: Role::Subscriber,
+            audio_mid: mid_of("audio")?,
+            video_mid: mid_of("video")?,
+            audio: None,
+            video: None,
+            pending: None,
+            started,
+            connected: false,
+            dead: false,
+            timeout: Instant::now(),
+        };
+        Ok((peer, answer.to_sdp_string()))
     }
 
     /// Apply the server's answer and find the payload types to send with.
@@ -396,6 +411,42 @@ impl Peer {
     }
 }
 
+/// A str0m peer in RTP mode (Opus and VP8 only) with one host candidate on
+/// a fresh non-blocking loopback UDP socket.
+fn bind() -> Result<(Rtc, UdpSocket, SocketAddr)> {
+    let socket = UdpSocket::bind("127.0.0.1:0").context("binding a loopback UDP socket")?;
+    socket
+        .set_nonblocking(true)
+        .context("making the UDP socket non-blocking")?;
+    let local = socket
+        .local_addr()
+        .context("reading the UDP socket address")?;
+    let mut rtc = RtcConfig::new()
+        .clear_codecs()
+        .enable_opus(true, false)
+        .enable_vp8(true)
+        .set_rtp_mode(true)
+        .build(Instant::now());
+    let candidate = Candidate::host(local, "udp").map_err(|e| anyhow!("host candidate: {e}"))?;
+    rtc.add_local_candidate(candidate)
+        .ok_or_else(|| anyhow!("str0m refused the host candidate {local}"))?;
+    Ok((rtc, socket, local))
+}
+
+/// The `a=mid` of the first `m=<kind>` section of an SDP.
+fn offer_mid(sdp: &str, kind: &str) -> Option<Mid> {
+    let mut in_kind = false;
+    for line in sdp.lines() {
+        let line = line.trim_end();
+        if let Some(m) = line.strip_prefix("m=") {
+            in_kind = m.split(' ').next() == Some(kind);
+        } else if in_kind && let Some(mid) = line.strip_prefix("a=mid:") {
+            return Some(Mid::from(mid));
+        }
+    }
+    None
+}
+
 fn mark(payload: &mut [u8], at: usize, stamp: u64) {
     payload[at..at + 4].copy_from_slice(MAGIC);
     payload[at + 4..at + 12].copy_from_slice(&stamp.to_be_bytes());
@@ -426,7 +477,10 @@ pub(crate) fn worker(incoming: Receiver<Peer>, shared: Arc<Shared>, core: Option
         while open {
             match incoming.try_recv() {
                 Ok(mut peer) => {
-                    peer.drain(&shared, &mut latency);
+                    // Drive str0m once now: after the answer it may not ask
+                    // for a timeout for half a second, and an ICE-lite server
+                    // never sends the connectivity check that would wake it.
+                    peer.handle(Input::Timeout(Instant::now()), &shared, &mut latency);
                     peers.push(peer);
                 }
                 Err(TryRecvError::Empty) => break,
@@ -545,6 +599,16 @@ mod tests {
         let (_, publ) = Peer::offer(Role::Publisher, now).expect("publisher offer");
         assert_eq!(publ.matches("a=sendonly").count(), 2, "{publ}");
         let (_, echo) = Peer::offer(Role::Echo, now).expect("echo offer");
+        // A sendonly offer (as a VideoRoom server makes) is answered recvonly.
+        let (mut server, offer) = Peer::offer(Role::Publisher, now).expect("server offer");
+        let (sub, answer) = Peer::answer_offer(&offer, now).expect("answer");
+        assert_eq!(answer.matches("a=recvonly").count(), 2, "{answer}");
+        assert_eq!(sub.role, Role::Subscriber);
+        assert_eq!(Some(sub.audio_mid), offer_mid(&offer, "audio"));
+        assert_ne!(sub.audio_mid, sub.video_mid);
+        server
+            .accept_answer(&answer)
+            .expect("the answer is accepted");
         assert!(
             echo.contains("opus/48000") && echo.contains("VP8/90000"),
             "{echo}"

@@ -170,6 +170,9 @@ pub(crate) struct Report {
     pub(crate) parameters: serde_json::Value,
     pub(crate) machine: Machine,
     pub(crate) runs: Vec<ServerRun>,
+    /// `--floor`: the floor's figures and each server's ratio to it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) floor: Option<crate::floor::FloorReport>,
 }
 
 impl Report {
@@ -367,6 +370,11 @@ impl Report {
                 Better::Higher,
             ));
         }
+        if self.scenario == "data" {
+            for row in &mut rows {
+                row.0 = crate::data::relabel(&row.0);
+            }
+        }
         let width = rows
             .iter()
             .map(|r| r.0.chars().count())
@@ -434,13 +442,16 @@ impl Report {
                 b = names[1]
             );
         }
+        if let Some(floor) = &self.floor {
+            out.push_str(&floor.table(&self.runs));
+        }
         out
     }
 
     /// An SVG with two charts against egress packets/s: server CPU µs per
     /// packet, and p99 latency, one series per server.
     pub(crate) fn write_svg(&self, path: &Path) -> Result<()> {
-        let series_cpu: Vec<(String, Vec<(f64, f64)>)> = self
+        let mut series_cpu: Vec<(String, Vec<(f64, f64)>)> = self
             .runs
             .iter()
             .map(|r| {
@@ -453,6 +464,10 @@ impl Report {
                 )
             })
             .collect();
+        if let Some(f) = &self.floor {
+            let point = (f.step.offered_pps, f.step.server_cpu_us_per_packet);
+            series_cpu.push((String::from("floor"), vec![point]));
+        }
         let series_p99: Vec<(String, Vec<(f64, f64)>)> = self
             .runs
             .iter()
@@ -635,6 +650,7 @@ mod tests {
             parameters: serde_json::Value::Null,
             machine: Machine::detect(None, None, None),
             runs: vec![run("jsfu", 10.0), run("janus", 45.0)],
+            floor: None,
         };
         let table = report.table();
         let row = table

@@ -83,6 +83,17 @@ impl Server {
 
     /// Launch a server on free loopback ports and wait until it answers.
     pub(crate) fn launch(options: &LaunchOptions) -> Result<Self> {
+        Self::start(options, false)
+    }
+
+    /// Like [`Server::launch`], but Janus runs its native VideoRoom plugin
+    /// (`libjanus_videoroom.so`, no rooms configured) instead of the Duktape
+    /// one; jsfu still runs the script (`scripts/videoroom.js`).
+    pub(crate) fn launch_videoroom(options: &LaunchOptions) -> Result<Self> {
+        Self::start(options, true)
+    }
+
+    fn start(options: &LaunchOptions, native_videoroom: bool) -> Result<Self> {
         let work = std::env::temp_dir().join(format!(
             "jsfu-bench-{}-{}-{}",
             options.flavor.name(),
@@ -121,7 +132,8 @@ impl Server {
             }
             Flavor::Janus => {
                 let conf = work.join("conf");
-                write_janus_config(&conf, &script, &modules, http_port, ws_port, admin_port)?;
+                let ports = [http_port, ws_port, admin_port];
+                write_janus_config(&conf, &script, &modules, ports, native_videoroom)?;
                 let shim = build_shim(&work)?;
                 cmd = pinned(options.core, options.nice, &options.janus_bin);
                 cmd.arg("-F")
@@ -226,7 +238,7 @@ fn unique() -> u64 {
 
 /// `[nice -n N] [taskset -c CORE] BIN` (nice and taskset exec, so the
 /// child's pid is BIN's).
-fn pinned(core: Option<usize>, nice: Option<i32>, bin: &Path) -> Command {
+pub(crate) fn pinned(core: Option<usize>, nice: Option<i32>, bin: &Path) -> Command {
     let mut words: Vec<std::ffi::OsString> = Vec::new();
     if let Some(n) = nice {
         words.extend(["nice".into(), "-n".into(), n.to_string().into()]);
@@ -373,23 +385,28 @@ fn quoted(s: &str) -> String {
 }
 
 /// Write Janus's configuration folder: the core (loopback-only ICE, the
-/// Duktape plugin only), the Duktape plugin (our script) and the HTTP and
-/// WebSocket transports on the given ports.
+/// Duktape plugin only, or the native VideoRoom plugin only), the Duktape
+/// plugin (our script) or the VideoRoom plugin (no rooms: the harness
+/// creates them), and the HTTP and WebSocket transports on the given ports
+/// (HTTP, WebSocket, admin).
 fn write_janus_config(
     dir: &Path,
     script: &Path,
     modules: &Path,
-    http: u16,
-    ws: u16,
-    admin: u16,
+    [http, ws, admin]: [u16; 3],
+    native_videoroom: bool,
 ) -> Result<()> {
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let lib = janus_lib_dir()?;
-    let keep = [
-        "libjanus_duktape.so",
-        "libjanus_http.so",
-        "libjanus_websockets.so",
-    ];
+    let plugin = if native_videoroom {
+        "libjanus_videoroom.so"
+    } else {
+        "libjanus_duktape.so"
+    };
+    if !lib.join("plugins").join(plugin).is_file() {
+        bail!("{plugin} is not in {}/plugins", lib.display());
+    }
+    let keep = [plugin, "libjanus_http.so", "libjanus_websockets.so"];
     let mut core = String::from("general: {\n");
     for kind in ["plugins", "transports", "events", "loggers"] {
         let folder = lib.join(kind).display().to_string();
@@ -415,6 +432,8 @@ fn write_janus_config(
     );
     fs::write(dir.join("janus.plugin.duktape.jcfg"), duktape)
         .context("writing janus.plugin.duktape.jcfg")?;
+    fs::write(dir.join("janus.plugin.videoroom.jcfg"), "general: {\n}\n")
+        .context("writing janus.plugin.videoroom.jcfg")?;
     let http_conf = format!(
         "general: {{\n\tjson = \"compact\"\n\tbase_path = \"/janus\"\n\thttp = true\n\tport = {http}\n\tip = \"127.0.0.1\"\n\thttps = false\n}}\n\
          admin: {{\n\tadmin_http = false\n\tadmin_port = {admin}\n\tadmin_https = false\n}}\ncors: {{\n}}\n"

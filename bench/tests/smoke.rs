@@ -136,3 +136,69 @@ fn signaling_reports_round_trips_on_both_transports() {
         );
     }
 }
+
+#[test]
+fn echo_floor_and_data_channels_report_their_figures() {
+    let report = bench(
+        "echo-floor",
+        &[
+            "echo",
+            "--sessions",
+            "4",
+            "--seconds",
+            "2",
+            "--warmup",
+            "1",
+            "--floor",
+        ],
+    );
+    let floor = &report["floor"];
+    let step = &floor["step"];
+    assert_eq!(step["sessions"], 4, "one flow per session: {floor}");
+    let egress = step["egress_pps"].as_f64().expect("floor egress_pps");
+    assert!(egress > 300.0, "the floor echoed the packets: {floor}");
+    assert!(step["loss"].as_f64().expect("loss") < 0.05, "{floor}");
+    let floor_us = step["server_cpu_us_per_packet"]
+        .as_f64()
+        .expect("floor CPU per packet");
+    assert!(floor_us > 0.0 && floor_us < 10_000.0, "{floor}");
+    let ratio = floor["ratio_to_floor"]["jsfu"]
+        .as_f64()
+        .expect("jsfu's ratio to the floor");
+    assert!(ratio > 0.0, "{floor}");
+
+    let report = bench(
+        "data",
+        &[
+            "data",
+            "--sessions",
+            "3",
+            "--seconds",
+            "2",
+            "--warmup",
+            "1",
+            "--msg-rate",
+            "50",
+        ],
+    );
+    assert_eq!(report["scenario"], "data");
+    let step = &report["runs"][0]["media"][0];
+    assert_eq!(step["sessions"], 3, "every channel opened: {step}");
+    let sent = step["ingress_pps"].as_f64().expect("sent messages/s");
+    let echoed = step["egress_pps"].as_f64().expect("echoed messages/s");
+    assert!(sent > 100.0 && sent < 200.0, "3 × 50 messages/s: {step}");
+    assert!(echoed > 100.0, "messages were echoed: {step}");
+    assert!(step["loss"].as_f64().expect("loss") < 0.05, "{step}");
+    let latency = &step["latency_us"];
+    assert!(
+        latency["samples"].as_u64().expect("samples") > 100,
+        "{step}"
+    );
+    assert!(
+        step["server_cpu_us_per_packet"]
+            .as_f64()
+            .expect("CPU per message")
+            > 0.0,
+        "{step}"
+    );
+}
