@@ -11,26 +11,24 @@
 //! messages echoed per second, loss, latency (send → server → receive),
 //! server CPU µs per echoed message and RSS per session.
 
-use std::io::ErrorKind;
-use std::net::{SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::{Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
 use hdrhistogram::Histogram;
 use serde_json::json;
-use str0m::change::{SdpAnswer, SdpPendingOffer};
+use str0m::change::SdpPendingOffer;
 use str0m::channel::ChannelId;
-use str0m::net::{Protocol, Receive};
-use str0m::{Candidate, Event, Input, Output, Rtc, RtcConfig};
+use str0m::{Event, RtcConfig};
 
-use crate::api::{Client, Transport};
+use crate::api::Client;
+use crate::media::{self, Held, Window};
 use crate::peer::{self, Shared};
-use crate::report::{MediaStep, Percentiles, ThreadCpu};
+use crate::report::MediaStep;
+use crate::rtc_io::{Conn, Driven};
 use crate::server::{self, Server};
 
 /// The marker in front of the send time.
@@ -41,11 +39,6 @@ const HEADER_LEN: usize = 4 + 20 + 1 + 16;
 pub(crate) const MIN_SIZE: usize = HEADER_LEN;
 /// The echo may put a prefix this long in front of the marker.
 const FIND_WITHIN: usize = 64;
-/// A session whose channel is not open this long after its setup began failed.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(25);
-/// How long to wait for all sessions' channels to open.
-const CONNECT_WAIT: Duration = Duration::from_secs(40);
-const KEEPALIVE_EVERY: Duration = Duration::from_secs(15);
 const LATENCY_MAX_US: u64 = 10_000_000;
 /// Most messages per second one session may send.
 const MAX_RATE: f64 = 100_000.0;
@@ -65,13 +58,7 @@ pub(crate) struct Plan {
     pub(crate) msg_size: usize,
     /// Binary messages (else text).
     pub(crate) binary: bool,
-    pub(crate) plugin: String,
-    pub(crate) transport: Transport,
-    pub(crate) seconds: f64,
-    pub(crate) warmup: f64,
-    pub(crate) workers: usize,
-    pub(crate) generator_core: Option<usize>,
-    pub(crate) setup_concurrency: usize,
+    pub(crate) common: media::Common,
 }
 
 /// The table of the data scenario speaks of messages, not packets.
@@ -115,15 +102,9 @@ fn decode(data: &[u8]) -> Option<u64> {
 
 /// One simulated client: a str0m peer with one data channel.
 struct DataPeer {
-    rtc: Rtc,
-    socket: UdpSocket,
-    local: SocketAddr,
+    io: Conn,
     channel: ChannelId,
     pending: Option<SdpPendingOffer>,
-    started: Instant,
-    open: bool,
-    dead: bool,
-    timeout: Instant,
     next: Instant,
     interval: Duration,
     seq: u64,
@@ -134,19 +115,8 @@ struct DataPeer {
 impl DataPeer {
     /// A peer whose offer has only an `m=application` section.
     fn offer(plan: &Plan, started: Instant) -> Result<(Self, String)> {
-        let socket = UdpSocket::bind("127.0.0.1:0").context("binding a loopback UDP socket")?;
-        socket
-            .set_nonblocking(true)
-            .context("making the UDP socket non-blocking")?;
-        let local = socket
-            .local_addr()
-            .context("reading the UDP socket address")?;
-        let mut rtc = RtcConfig::new().build(Instant::now());
-        let candidate =
-            Candidate::host(local, "udp").map_err(|e| anyhow!("host candidate: {e}"))?;
-        rtc.add_local_candidate(candidate)
-            .ok_or_else(|| anyhow!("str0m refused the host candidate {local}"))?;
-        let mut api = rtc.sdp_api();
+        let mut io = Conn::bind(RtcConfig::new(), started)?;
+        let mut api = io.rtc.sdp_api();
         let channel = api.add_channel(String::from("bench"));
         let (offer, pending) = api
             .apply()
@@ -154,15 +124,9 @@ impl DataPeer {
         // `run` checked the rate: finite and positive.
         let rate = plan.msg_rate.clamp(0.001, MAX_RATE);
         let peer = Self {
-            rtc,
-            socket,
-            local,
+            io,
             channel,
             pending: Some(pending),
-            started,
-            open: false,
-            dead: false,
-            timeout: Instant::now(),
             next: Instant::now(),
             interval: Duration::from_secs_f64(1.0 / rate),
             seq: 0,
@@ -173,15 +137,17 @@ impl DataPeer {
     }
 
     fn accept_answer(&mut self, sdp: &str) -> Result<()> {
-        let answer = SdpAnswer::from_sdp_string(sdp).context("parsing the answer SDP")?;
-        let pending = self
-            .pending
-            .take()
-            .ok_or_else(|| anyhow!("no pending offer"))?;
-        self.rtc
-            .sdp_api()
-            .accept_answer(pending, answer)
-            .context("str0m rejected the answer")
+        self.io.accept_answer(self.pending.take(), sdp)
+    }
+}
+
+impl Driven for DataPeer {
+    fn conn(&mut self) -> &mut Conn {
+        &mut self.io
+    }
+
+    fn next_send(&self) -> Option<Instant> {
+        Some(self.next)
     }
 
     /// Send every message due by `now`.
@@ -190,14 +156,14 @@ impl DataPeer {
         while self.next <= now {
             self.seq += 1;
             encode(&mut self.message, nanos_now(), self.seq);
-            let Some(mut ch) = self.rtc.channel(self.channel) else {
-                self.dead = true;
+            let Some(mut ch) = self.io.rtc.channel(self.channel) else {
+                self.io.dead = true;
                 return;
             };
             // A full SCTP send buffer refuses the message: it counts as sent
             // and lost (the server did not keep up).
             if ch.write(self.binary, &self.message).is_err() {
-                self.dead = true;
+                self.io.dead = true;
                 return;
             }
             sent += 1;
@@ -208,38 +174,13 @@ impl DataPeer {
         }
     }
 
-    fn drain(&mut self, shared: &Shared, latency: &mut Histogram<u64>) {
-        loop {
-            match self.rtc.poll_output() {
-                Ok(Output::Timeout(t)) => {
-                    self.timeout = t;
-                    return;
-                }
-                Ok(Output::Transmit(t)) => {
-                    let _ = self.socket.send_to(&t.contents, t.destination);
-                }
-                Ok(Output::Event(ev)) => self.on_event(ev, shared, latency),
-                Err(_) => {
-                    self.dead = true;
-                    return;
-                }
-            }
-        }
-    }
-
     fn on_event(&mut self, ev: Event, shared: &Shared, latency: &mut Histogram<u64>) {
         match ev {
-            Event::ChannelOpen(id, _) if id == self.channel && !self.open => {
-                self.open = true;
-                let us = u64::try_from(self.started.elapsed().as_micros())
-                    .unwrap_or(u64::MAX)
-                    .clamp(1, LATENCY_MAX_US);
-                if let Ok(mut h) = shared.setup.lock() {
-                    let _ = h.record(us);
-                }
-                shared.connected.fetch_add(1, Ordering::Relaxed);
+            Event::ChannelOpen(id, _) if id == self.channel && !self.io.ready => {
+                self.io.ready = true;
+                shared.connected_since(self.io.started);
                 // Spread the sessions' send times over the interval.
-                let phase = u64::from(self.local.port()) * 7919 % 1_000_000;
+                let phase = u64::from(self.io.local.port()) * 7919 % 1_000_000;
                 self.next = Instant::now() + self.interval.mul_f64(phase as f64 / 1_000_000.0);
             }
             Event::ChannelData(data) => {
@@ -252,135 +193,10 @@ impl DataPeer {
                     }
                 }
             }
-            Event::ChannelClose(id) if id == self.channel => self.dead = true,
+            Event::ChannelClose(id) if id == self.channel => self.io.dead = true,
             _ => {}
         }
     }
-
-    fn handle(&mut self, input: Input<'_>, shared: &Shared, latency: &mut Histogram<u64>) {
-        if self.rtc.handle_input(input).is_err() {
-            self.dead = true;
-            return;
-        }
-        self.drain(shared, latency);
-    }
-
-    fn read(&mut self, buf: &mut [u8], shared: &Shared, latency: &mut Histogram<u64>) {
-        loop {
-            match self.socket.recv_from(buf) {
-                Ok((n, source)) => {
-                    let Ok(contents) = buf[..n].try_into() else {
-                        continue;
-                    };
-                    let input = Input::Receive(
-                        Instant::now(),
-                        Receive {
-                            proto: Protocol::Udp,
-                            source,
-                            destination: self.local,
-                            contents,
-                        },
-                    );
-                    self.handle(input, shared, latency);
-                    if self.dead {
-                        return;
-                    }
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == ErrorKind::ConnectionRefused => continue,
-                Err(_) => {
-                    self.dead = true;
-                    return;
-                }
-            }
-        }
-    }
-}
-
-/// Drive peers handed over on `incoming` until `shared.stop` is set.
-fn worker(incoming: Receiver<DataPeer>, shared: Arc<Shared>, core: Option<usize>) {
-    if let Some(core) = core {
-        server::pin_current_thread(core);
-    }
-    let mut peers: Vec<DataPeer> = Vec::new();
-    let mut fds: Vec<libc::pollfd> = Vec::new();
-    let mut live: Vec<usize> = Vec::new();
-    let mut buf = vec![0u8; 2048];
-    let mut latency = peer::histogram();
-    let mut flushed = Instant::now();
-    let mut accepting = true;
-    while !shared.stop.load(Ordering::Relaxed) {
-        while accepting {
-            match incoming.try_recv() {
-                Ok(mut p) => {
-                    p.drain(&shared, &mut latency);
-                    peers.push(p);
-                }
-                Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => accepting = false,
-            }
-        }
-        let now = Instant::now();
-        let mut next = now + Duration::from_millis(20);
-        for p in &mut peers {
-            if p.dead {
-                continue;
-            }
-            if !p.open && now.duration_since(p.started) > CONNECT_TIMEOUT {
-                p.dead = true;
-                shared.failed.fetch_add(1, Ordering::Relaxed);
-                continue;
-            }
-            if p.open {
-                p.send_due(now, &shared);
-                p.drain(&shared, &mut latency);
-                next = next.min(p.next);
-            }
-            if p.timeout <= now {
-                p.handle(Input::Timeout(now), &shared, &mut latency);
-            }
-            next = next.min(p.timeout);
-        }
-        live.clear();
-        live.extend((0..peers.len()).filter(|&i| !peers[i].dead));
-        fds.clear();
-        fds.extend(live.iter().map(|&i| libc::pollfd {
-            fd: peers[i].socket.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        }));
-        let wait = next.saturating_duration_since(Instant::now());
-        let ms = i32::try_from(wait.as_micros().div_ceil(1000)).unwrap_or(20);
-        if fds.is_empty() {
-            thread::sleep(Duration::from_millis(u64::try_from(ms.max(1)).unwrap_or(1)));
-        } else {
-            // SAFETY: `fds` is a valid, initialized slice of pollfd for the
-            // duration of the call; the length matches.
-            unsafe {
-                libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms);
-            }
-            for (fd, &i) in fds.iter().zip(&live) {
-                if fd.revents != 0 {
-                    peers[i].read(&mut buf, &shared, &mut latency);
-                }
-            }
-        }
-        if flushed.elapsed() >= Duration::from_millis(100) {
-            flushed = Instant::now();
-            if shared.measuring.load(Ordering::Relaxed)
-                && let Ok(mut h) = shared.latency.lock()
-            {
-                let _ = h.add(&latency);
-            }
-            latency.reset();
-        }
-    }
-}
-
-/// One Janus session the generator holds open.
-struct Held {
-    client: Client,
-    session: u64,
 }
 
 /// Set up one session: create, attach, data-only offer → answer.
@@ -390,19 +206,16 @@ fn setup_one(
     http: &reqwest::blocking::Client,
 ) -> Result<(DataPeer, Held)> {
     let started = Instant::now();
-    let mut client = Client::connect(plan.transport, http, &server.http, &server.ws)?;
-    let session = client.create()?;
-    let handle = client.attach(session, &plan.plugin)?;
-    let (mut p, offer) = DataPeer::offer(plan, started)?;
-    let event = client.message(
-        session,
-        handle,
+    let (mut p, held, event) = media::offer_session(
+        server,
+        plan.common.transport,
+        &plan.common.plugin,
+        http,
         json!({"data": true}),
-        Some(json!({"type": "offer", "sdp": offer})),
+        || DataPeer::offer(plan, started),
     )?;
-    let sdp = peer::answer_sdp(&event)?;
-    p.accept_answer(&sdp)?;
-    Ok((p, Held { client, session }))
+    p.accept_answer(&peer::answer_sdp(&event)?)?;
+    Ok((p, held))
 }
 
 /// Run the data scenario against `server`: one window.
@@ -410,57 +223,11 @@ pub(crate) fn run(server: &Server, plan: &Plan) -> Result<MediaStep> {
     if !(plan.msg_rate.is_finite() && plan.msg_rate > 0.0 && plan.msg_rate <= MAX_RATE) {
         bail!("--msg-rate must be a number of messages per second in (0, {MAX_RATE}]");
     }
-    let shared = Shared::new();
-    let mut senders: Vec<Sender<DataPeer>> = Vec::new();
-    let mut workers = Vec::new();
-    for _ in 0..plan.workers.max(1) {
-        let (tx, rx) = channel::<DataPeer>();
-        let s = Arc::clone(&shared);
-        let core = plan.generator_core;
-        workers.push(thread::spawn(move || worker(rx, s, core)));
-        senders.push(tx);
-    }
-    let held: Arc<Mutex<Vec<Held>>> = Arc::new(Mutex::new(Vec::new()));
-    let keepalive_stop = Arc::new(AtomicBool::new(false));
-    let keepalive = {
-        let held = Arc::clone(&held);
-        let stop = Arc::clone(&keepalive_stop);
-        thread::spawn(move || keepalives(&held, &stop))
-    };
-    let result = window(server, plan, &shared, &senders, &held);
-    keepalive_stop.store(true, Ordering::Relaxed);
-    shared.stop.store(true, Ordering::Relaxed);
-    drop(senders);
-    for w in workers {
-        let _ = w.join();
-    }
-    let _ = keepalive.join();
-    if let Ok(mut list) = held.lock() {
-        for h in list.iter_mut() {
-            let _ = h.client.destroy(h.session);
-        }
-        list.clear();
-    }
-    result
-}
-
-fn keepalives(held: &Mutex<Vec<Held>>, stop: &AtomicBool) {
-    let mut last = Instant::now();
-    while !stop.load(Ordering::Relaxed) {
-        thread::sleep(Duration::from_millis(200));
-        if last.elapsed() < KEEPALIVE_EVERY {
-            continue;
-        }
-        last = Instant::now();
-        if let Ok(mut list) = held.lock() {
-            for h in list.iter_mut() {
-                if stop.load(Ordering::Relaxed) {
-                    return;
-                }
-                let _ = h.client.keepalive(h.session);
-            }
-        }
-    }
+    media::generate(
+        plan.common.workers,
+        plan.common.generator_core,
+        |shared, senders, held| window(server, plan, shared, senders, held),
+    )
 }
 
 fn window(
@@ -472,50 +239,31 @@ fn window(
 ) -> Result<MediaStep> {
     let http = Client::http_client()?;
     let rss_idle = server.pid.map_or(0, server::rss_kib);
-    let next = AtomicU64::new(0);
-    let failed = AtomicU64::new(0);
     let next_worker = AtomicUsize::new(0);
-    thread::scope(|scope| {
-        for _ in 0..plan.setup_concurrency.clamp(1, 64) {
-            scope.spawn(|| {
-                while next.fetch_add(1, Ordering::Relaxed) < plan.sessions {
-                    match setup_one(server, plan, &http) {
-                        Ok((p, h)) => {
-                            let k = next_worker.fetch_add(1, Ordering::Relaxed) % senders.len();
-                            if senders[k].send(p).is_err() {
-                                failed.fetch_add(1, Ordering::Relaxed);
-                                continue;
-                            }
-                            if let Ok(mut list) = held.lock() {
-                                list.push(h);
-                            }
-                        }
-                        Err(e) => {
-                            if failed.fetch_add(1, Ordering::Relaxed) < 3 {
-                                eprintln!("[bench] data session setup failed: {e:#}");
-                            }
-                        }
-                    }
-                }
-            });
-        }
-    });
-    let setup_errors = failed.load(Ordering::Relaxed);
-    if setup_errors == plan.sessions && plan.sessions > 0 {
-        bail!("every session setup failed ({})", plan.sessions);
+    let setup_errors = media::set_up_many(
+        plan.sessions,
+        plan.common.setup_concurrency,
+        "data session",
+        |_| {
+            let (p, h) = setup_one(server, plan, &http)?;
+            media::deliver(senders, &next_worker, p)?;
+            if let Ok(mut list) = held.lock() {
+                list.push(h);
+            }
+            Ok(())
+        },
+    )?;
+    media::wait_connected(shared, plan.sessions, setup_errors, media::CONNECT_WAIT);
+    thread::sleep(seconds(plan.common.warmup));
+    let step = Window {
+        pid: server.pid,
+        seconds: plan.common.seconds,
+        copies: 1.0,
+        rss_idle,
+        flows: None,
+        setup_errors,
     }
-    let deadline = Instant::now() + CONNECT_WAIT;
-    while Instant::now() < deadline {
-        let done = shared.connected.load(Ordering::Relaxed)
-            + shared.failed.load(Ordering::Relaxed)
-            + setup_errors;
-        if done >= plan.sessions {
-            break;
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
-    thread::sleep(seconds(plan.warmup));
-    let step = measure(server, plan, shared, rss_idle, setup_errors);
+    .measure(shared);
     eprintln!(
         "[bench] {}: {} data sessions, {:.0} echoed messages/s, loss {:.2} %, {:.1} µs CPU/message, p99 {} µs",
         server.flavor.name(),
@@ -528,93 +276,10 @@ fn window(
     Ok(step)
 }
 
-/// The steady window: counters, CPU and memory before and after.
-fn measure(
-    server: &Server,
-    plan: &Plan,
-    shared: &Shared,
-    rss_idle: u64,
-    setup_errors: u64,
-) -> MediaStep {
-    if let Ok(mut h) = shared.latency.lock() {
-        h.reset();
-    }
-    shared.measuring.store(true, Ordering::Relaxed);
-    let cpu0 = server.pid.map(server::cpu_sample);
-    let own0 = server::own_cpu_us();
-    let sent0 = shared.sent.load(Ordering::Relaxed);
-    let recv0 = shared.received.load(Ordering::Relaxed);
-    let t0 = Instant::now();
-    thread::sleep(seconds(plan.seconds));
-    let sent1 = shared.sent.load(Ordering::Relaxed);
-    let recv1 = shared.received.load(Ordering::Relaxed);
-    let cpu1 = server.pid.map(server::cpu_sample);
-    let own1 = server::own_cpu_us();
-    let elapsed = t0.elapsed().as_secs_f64();
-    thread::sleep(Duration::from_millis(150));
-    shared.measuring.store(false, Ordering::Relaxed);
-    let latency = shared
-        .latency
-        .lock()
-        .map(|h| Percentiles::of(&h))
-        .unwrap_or_default();
-    let setup = shared
-        .setup
-        .lock()
-        .map(|h| Percentiles::of(&h))
-        .unwrap_or_default();
-    let sent = sent1.saturating_sub(sent0) as f64;
-    let received = recv1.saturating_sub(recv0) as f64;
-    let (cpu_us, threads) = match (&cpu0, &cpu1) {
-        (Some(a), Some(b)) => (
-            b.total_us.saturating_sub(a.total_us) as f64,
-            server::thread_delta(a, b)
-                .into_iter()
-                .map(|(name, n, us)| ThreadCpu {
-                    name,
-                    threads: n,
-                    cpu_pct: us as f64 / elapsed / 1e4,
-                })
-                .collect(),
-        ),
-        _ => (f64::NAN, Vec::new()),
-    };
-    let sessions = shared.connected.load(Ordering::Relaxed);
-    let rss = server.pid.map_or(0, server::rss_kib);
-    MediaStep {
-        sessions,
-        failed_sessions: shared.failed.load(Ordering::Relaxed) + setup_errors,
-        window_s: elapsed,
-        ingress_pps: sent / elapsed,
-        offered_pps: sent / elapsed,
-        egress_pps: received / elapsed,
-        loss: if sent > 0.0 {
-            (1.0 - received / sent).max(0.0)
-        } else {
-            1.0
-        },
-        stray_pps: 0.0,
-        server_cpu_pct: cpu_us / elapsed / 1e4,
-        server_cpu_us_per_packet: if received > 0.0 {
-            cpu_us / received
-        } else {
-            f64::NAN
-        },
-        server_threads: threads,
-        latency_us: latency,
-        setup_us: setup,
-        rss_kib_per_session: if sessions > 0 {
-            rss.saturating_sub(rss_idle) as f64 / sessions as f64
-        } else {
-            0.0
-        },
-        generator_cpu_pct: own1.saturating_sub(own0) as f64 / elapsed / 1e4,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::Transport;
 
     #[test]
     fn messages_carry_their_send_time_through_the_echo_prefix() {
@@ -639,13 +304,15 @@ mod tests {
             msg_rate: 50.0,
             msg_size: 10,
             binary: false,
-            plugin: String::new(),
-            transport: Transport::Http,
-            seconds: 1.0,
-            warmup: 0.0,
-            workers: 1,
-            generator_core: None,
-            setup_concurrency: 1,
+            common: media::Common {
+                plugin: String::new(),
+                transport: Transport::Http,
+                seconds: 1.0,
+                warmup: 0.0,
+                workers: 1,
+                generator_core: None,
+                setup_concurrency: 1,
+            },
         };
         let (p, sdp) = DataPeer::offer(&plan, Instant::now()).expect("a data offer");
         assert!(sdp.contains("m=application"), "{sdp}");

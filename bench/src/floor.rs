@@ -38,9 +38,10 @@ use jsfu_proto::srtp::{SrtpKeys, SrtpProfile, SrtpSession};
 use jsfu_shard::io::{self, RecvBatch, SendBatch};
 use serde::Serialize;
 
+use crate::media::Window;
 use crate::peer::{self, Shared};
-use crate::report::{MediaStep, Percentiles, ServerRun, ThreadCpu};
-use crate::server;
+use crate::report::{MediaStep, ServerRun};
+use crate::{rtc_io, server};
 
 /// The hidden subcommand that runs the floor server.
 pub(crate) const SUBCOMMAND: &str = "floor-server";
@@ -224,6 +225,25 @@ struct Floor {
 }
 
 impl Floor {
+    fn new(profile: SrtpProfile, seed: u64) -> Self {
+        let mut out = Vec::with_capacity(OUT_SLOTS);
+        out.resize(
+            OUT_SLOTS,
+            ([0u8; io::SLOT_LEN], 0usize, SocketAddr::from(([0; 4], 0))),
+        );
+        Self {
+            profile,
+            seed,
+            flows: Vec::new(),
+            by_addr: HashMap::new(),
+            by_id: HashMap::new(),
+            fans: Vec::new(),
+            out,
+            queued: 0,
+            tx: SendBatch::new(),
+        }
+    }
+
     fn flush(&mut self, fd: i32) {
         if self.queued > 0 {
             self.tx.send(
@@ -360,22 +380,7 @@ fn serve(args: &ServerArgs) -> Result<()> {
         .context("reading the floor port")?
         .port();
     println!("port {port}");
-    let mut out = Vec::with_capacity(OUT_SLOTS);
-    out.resize(
-        OUT_SLOTS,
-        ([0u8; io::SLOT_LEN], 0usize, SocketAddr::from(([0; 4], 0))),
-    );
-    let mut floor = Floor {
-        profile: args.profile.srtp(),
-        seed: args.seed,
-        flows: Vec::new(),
-        by_addr: HashMap::new(),
-        by_id: HashMap::new(),
-        fans: Vec::new(),
-        out,
-        queued: 0,
-        tx: SendBatch::new(),
-    };
+    let mut floor = Floor::new(args.profile.srtp(), args.seed);
     let executor = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
         .name("jsfu-floor")
         .make()
@@ -817,12 +822,7 @@ fn drive(mut clients: Vec<Client>, server: SocketAddr, shared: &Shared, core: Op
         }
         if flushed.elapsed() >= Duration::from_millis(100) {
             flushed = Instant::now();
-            if shared.measuring.load(Ordering::Relaxed)
-                && let Ok(mut h) = shared.latency.lock()
-            {
-                let _ = h.add(&latency);
-            }
-            latency.reset();
+            rtc_io::flush(shared, &mut latency);
         }
     }
 }
@@ -876,7 +876,15 @@ pub(crate) fn run(plan: &Plan, runs: &[ServerRun]) -> Result<FloorReport> {
         thread::spawn(move || drive(clients, addr, &shared, core))
     };
     thread::sleep(crate::data::seconds(plan.warmup.max(0.5)));
-    let step = measure(&floor, plan, &shared, copies, rss_idle, flows);
+    let step = Window {
+        pid: Some(floor.pid),
+        seconds: plan.seconds,
+        copies,
+        rss_idle,
+        flows: Some(flows),
+        setup_errors: 0,
+    }
+    .measure(&shared);
     shared.stop.store(true, Ordering::Relaxed);
     let _ = driver.join();
     drop(floor);
@@ -911,82 +919,6 @@ pub(crate) fn run(plan: &Plan, runs: &[ServerRun]) -> Result<FloorReport> {
         step,
         ratio_to_floor,
     })
-}
-
-/// The floor's window: the same figures as a server's.
-fn measure(
-    floor: &FloorServer,
-    plan: &Plan,
-    shared: &Shared,
-    copies: f64,
-    rss_idle: u64,
-    flows: u64,
-) -> MediaStep {
-    if let Ok(mut h) = shared.latency.lock() {
-        h.reset();
-    }
-    shared.measuring.store(true, Ordering::Relaxed);
-    let cpu0 = server::cpu_sample(floor.pid);
-    let own0 = server::own_cpu_us();
-    let sent0 = shared.sent.load(Ordering::Relaxed);
-    let recv0 = shared.received.load(Ordering::Relaxed);
-    let stray0 = shared.stray.load(Ordering::Relaxed);
-    let t0 = Instant::now();
-    thread::sleep(crate::data::seconds(plan.seconds));
-    let sent1 = shared.sent.load(Ordering::Relaxed);
-    let recv1 = shared.received.load(Ordering::Relaxed);
-    let stray1 = shared.stray.load(Ordering::Relaxed);
-    let cpu1 = server::cpu_sample(floor.pid);
-    let own1 = server::own_cpu_us();
-    let elapsed = t0.elapsed().as_secs_f64();
-    thread::sleep(Duration::from_millis(150));
-    shared.measuring.store(false, Ordering::Relaxed);
-    let latency = shared
-        .latency
-        .lock()
-        .map(|h| Percentiles::of(&h))
-        .unwrap_or_default();
-    let sent = sent1.saturating_sub(sent0) as f64;
-    let received = recv1.saturating_sub(recv0) as f64;
-    let expected = sent * copies;
-    let cpu_us = cpu1.total_us.saturating_sub(cpu0.total_us) as f64;
-    let rss = server::rss_kib(floor.pid);
-    MediaStep {
-        sessions: flows,
-        failed_sessions: 0,
-        window_s: elapsed,
-        ingress_pps: sent / elapsed,
-        offered_pps: expected / elapsed,
-        egress_pps: received / elapsed,
-        loss: if expected > 0.0 {
-            (1.0 - received / expected).max(0.0)
-        } else {
-            1.0
-        },
-        stray_pps: stray1.saturating_sub(stray0) as f64 / elapsed,
-        server_cpu_pct: cpu_us / elapsed / 1e4,
-        server_cpu_us_per_packet: if received > 0.0 {
-            cpu_us / received
-        } else {
-            f64::NAN
-        },
-        server_threads: server::thread_delta(&cpu0, &cpu1)
-            .into_iter()
-            .map(|(name, threads, us)| ThreadCpu {
-                name,
-                threads,
-                cpu_pct: us as f64 / elapsed / 1e4,
-            })
-            .collect(),
-        latency_us: latency,
-        setup_us: Percentiles::default(),
-        rss_kib_per_session: if flows > 0 {
-            rss.saturating_sub(rss_idle) as f64 / flows as f64
-        } else {
-            0.0
-        },
-        generator_cpu_pct: own1.saturating_sub(own0) as f64 / elapsed / 1e4,
-    }
 }
 
 #[cfg(test)]
@@ -1030,22 +962,7 @@ mod tests {
         let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
         socket.set_nonblocking(true).expect("nonblocking");
         let fd = socket.as_raw_fd();
-        let mut out = Vec::new();
-        out.resize(
-            OUT_SLOTS,
-            ([0u8; io::SLOT_LEN], 0usize, SocketAddr::from(([0; 4], 0))),
-        );
-        let mut floor = Floor {
-            profile,
-            seed: 9,
-            flows: Vec::new(),
-            by_addr: HashMap::new(),
-            by_id: HashMap::new(),
-            fans: Vec::new(),
-            out,
-            queued: 0,
-            tx: SendBatch::new(),
-        };
+        let mut floor = Floor::new(profile, 9);
         let mut client = Client::new(profile, 9, 4, Role::Echo, 4).expect("client");
         let from = client.socket.local_addr().expect("addr");
         let mut reg = registration(4, Role::Echo, 4);

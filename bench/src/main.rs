@@ -21,6 +21,7 @@ mod floor;
 mod media;
 mod peer;
 mod report;
+mod rtc_io;
 mod server;
 mod signaling;
 mod videoroom;
@@ -363,6 +364,15 @@ fn run(args: &Args) -> Result<()> {
             signaling: Vec::new(),
             capacity: None,
         };
+        let common = media::Common {
+            plugin: plugin.clone(),
+            transport: args.transport,
+            seconds: args.seconds,
+            warmup: args.warmup,
+            workers: args.workers,
+            generator_core,
+            setup_concurrency: args.setup_concurrency,
+        };
         match args.scenario {
             Scenario::Echo | Scenario::Fanout | Scenario::VideoRoom => {
                 let shape = match (args.scenario, args.meeting) {
@@ -386,13 +396,7 @@ fn run(args: &Args) -> Result<()> {
                 };
                 let plan = media::Plan {
                     shape,
-                    plugin: plugin.clone(),
-                    transport: args.transport,
-                    seconds: args.seconds,
-                    warmup: args.warmup,
-                    workers: args.workers,
-                    generator_core,
-                    setup_concurrency: args.setup_concurrency,
+                    common,
                     ramp_step: args.ramp.then_some(args.ramp_step.max(1)),
                     ramp_max: args.ramp_max,
                 };
@@ -419,13 +423,7 @@ fn run(args: &Args) -> Result<()> {
                     msg_rate: args.msg_rate,
                     msg_size: args.msg_size,
                     binary: args.msg_binary,
-                    plugin: plugin.clone(),
-                    transport: args.transport,
-                    seconds: args.seconds,
-                    warmup: args.warmup,
-                    workers: args.workers,
-                    generator_core,
-                    setup_concurrency: args.setup_concurrency,
+                    common,
                 };
                 let step = data::run(&server, &plan)
                     .with_context(|| format!("data on {}", which.flavor().name()))?;

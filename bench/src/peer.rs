@@ -7,22 +7,19 @@
 //! peer for an echo, a subscriber for a fan-out) records the one-way trip
 //! through the server in a latency histogram.
 
-use std::io::ErrorKind;
-use std::net::{SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use hdrhistogram::Histogram;
-use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::change::{SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, MediaKind, Mid, Pt};
-use str0m::net::{Protocol, Receive};
 use str0m::rtp::{RtpWrite, SeqNo};
-use str0m::{Candidate, Event, Input, Output, Rtc, RtcConfig};
+use str0m::{Event, RtcConfig};
+
+use crate::rtc_io::{Conn, Driven};
 
 /// Audio: one 20 ms packet.
 const AUDIO_INTERVAL: Duration = Duration::from_millis(20);
@@ -35,8 +32,6 @@ const VIDEO_BYTES: usize = 1100;
 const KEYFRAME_EVERY: u64 = 90;
 /// Packets per second one sending peer produces (audio + video).
 pub(crate) const PACKETS_PER_SECOND: f64 = 50.0 + 30.0 * VIDEO_PACKETS_PER_FRAME as f64;
-/// A peer that is not connected this long after its setup began failed.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(25);
 /// The marker in front of the send time.
 const MAGIC: &[u8; 4] = b"JBNC";
 /// Where the marker sits in audio (after the Opus TOC byte) and video
@@ -113,6 +108,18 @@ impl Shared {
             setup: Mutex::new(histogram()),
         })
     }
+
+    /// A client whose setup began at `started` is connected now: record
+    /// its setup time and count it.
+    pub(crate) fn connected_since(&self, started: Instant) {
+        let us = u64::try_from(started.elapsed().as_micros())
+            .unwrap_or(u64::MAX)
+            .clamp(1, LATENCY_MAX_US);
+        if let Ok(mut h) = self.setup.lock() {
+            let _ = h.record(us);
+        }
+        self.connected.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// One outgoing stream.
@@ -127,27 +134,21 @@ struct Out {
 
 /// One simulated client's PeerConnection.
 pub(crate) struct Peer {
-    rtc: Rtc,
-    socket: UdpSocket,
-    local: SocketAddr,
+    io: Conn,
     role: Role,
     audio_mid: Mid,
     video_mid: Mid,
     audio: Option<Out>,
     video: Option<Out>,
     pending: Option<SdpPendingOffer>,
-    started: Instant,
-    connected: bool,
-    dead: bool,
-    timeout: Instant,
 }
 
 impl Peer {
     /// A peer with one Opus and one VP8 m-line in the direction of `role`,
     /// and its offer. `started` is when its session setup began.
     pub(crate) fn offer(role: Role, started: Instant) -> Result<(Self, String)> {
-        let (mut rtc, socket, local) = bind()?;
-        let mut api = rtc.sdp_api();
+        let mut io = bind(started)?;
+        let mut api = io.rtc.sdp_api();
         let dir = role.direction();
         let audio_mid = api.add_media(MediaKind::Audio, dir, Some("bench".into()), None, None);
         let video_mid = api.add_media(MediaKind::Video, dir, Some("bench".into()), None, None);
@@ -155,19 +156,13 @@ impl Peer {
             .apply()
             .ok_or_else(|| anyhow!("str0m produced no offer"))?;
         let peer = Self {
-            rtc,
-            socket,
-            local,
+            io,
             role,
             audio_mid,
             video_mid,
             audio: None,
             video: None,
             pending: Some(pending),
-            started,
-            connected: false,
-            dead: false,
-            timeout: Instant::now(),
         };
         Ok((peer, offer.to_sdp_string()))
     }
@@ -176,9 +171,10 @@ impl Peer {
     /// video (a VideoRoom subscriber), and its answer. `started` is when
     /// its session setup began.
     pub(crate) fn answer_offer(offer: &str, started: Instant) -> Result<(Self, String)> {
-        let (mut rtc, socket, local) = bind()?;
+        let mut io = bind(started)?;
         let parsed = SdpOffer::from_sdp_string(offer).context("parsing the offer SDP")?;
-        let answer = rtc
+        let answer = io
+            .rtc
             .sdp_api()
             .accept_offer(parsed)
             .context("str0m rejected the offer")?;
@@ -186,39 +182,25 @@ impl Peer {
             offer_mid(offer, kind).ok_or_else(|| anyhow!("the offer has no {kind} m-line"))
         };
         let peer = Self {
-            rtc,
-            socket,
-            local,
+            io,
             role: Role::Subscriber,
             audio_mid: mid_of("audio")?,
             video_mid: mid_of("video")?,
             audio: None,
             video: None,
             pending: None,
-            started,
-            connected: false,
-            dead: false,
-            timeout: Instant::now(),
         };
         Ok((peer, answer.to_sdp_string()))
     }
 
     /// Apply the server's answer and find the payload types to send with.
     pub(crate) fn accept_answer(&mut self, sdp: &str) -> Result<()> {
-        let answer = SdpAnswer::from_sdp_string(sdp).context("parsing the answer SDP")?;
-        let pending = self
-            .pending
-            .take()
-            .ok_or_else(|| anyhow!("no pending offer"))?;
-        self.rtc
-            .sdp_api()
-            .accept_answer(pending, answer)
-            .context("str0m rejected the answer")?;
+        self.io.accept_answer(self.pending.take(), sdp)?;
         if self.role.sends() {
             // Spread the peers' send times over the packet intervals.
             let now = Instant::now();
-            let phase = Duration::from_micros(u64::from(self.local.port()) * 7919 % 20_000);
-            let seed = u64::from(self.local.port());
+            let phase = Duration::from_micros(u64::from(self.io.local.port()) * 7919 % 20_000);
+            let seed = u64::from(self.io.local.port());
             self.audio = Some(Out {
                 mid: self.audio_mid,
                 pt: self.pt(self.audio_mid, Codec::Opus)?,
@@ -239,17 +221,33 @@ impl Peer {
 
     fn pt(&self, mid: Mid, codec: Codec) -> Result<Pt> {
         let media = self
+            .io
             .rtc
             .media(mid)
             .ok_or_else(|| anyhow!("no media for mid {mid}"))?;
         let remote = media.remote_pts();
-        self.rtc
+        self.io
+            .rtc
             .codec_config()
             .params()
             .iter()
             .find(|p| p.spec().codec == codec && remote.contains(&p.pt()))
             .map(|p| p.pt())
             .ok_or_else(|| anyhow!("{codec:?} was not negotiated on mid {mid}"))
+    }
+}
+
+impl Driven for Peer {
+    fn conn(&mut self) -> &mut Conn {
+        &mut self.io
+    }
+
+    fn next_send(&self) -> Option<Instant> {
+        [self.audio.as_ref(), self.video.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(|out| out.next)
+            .min()
     }
 
     fn send_due(&mut self, now: Instant, shared: &Shared) {
@@ -262,10 +260,10 @@ impl Peer {
                 mark(&mut payload, AUDIO_MARK_AT, stamp);
                 let time = (out.count * 960) as u32;
                 let write = RtpWrite::new(out.pt, SeqNo::from(out.seq), time, now, payload);
-                match self.rtc.direct_api().stream_tx_by_mid(out.mid, None) {
+                match self.io.rtc.direct_api().stream_tx_by_mid(out.mid, None) {
                     Some(tx) => tx.write_rtp(write.marker(true)),
                     None => {
-                        self.dead = true;
+                        self.io.dead = true;
                         return;
                     }
                 }
@@ -298,10 +296,10 @@ impl Peer {
                     let last = part + 1 == VIDEO_PACKETS_PER_FRAME;
                     let write = RtpWrite::new(out.pt, SeqNo::from(out.seq), time, now, payload)
                         .marker(last);
-                    match self.rtc.direct_api().stream_tx_by_mid(out.mid, None) {
+                    match self.io.rtc.direct_api().stream_tx_by_mid(out.mid, None) {
                         Some(tx) => tx.write_rtp(write),
                         None => {
-                            self.dead = true;
+                            self.io.dead = true;
                             return;
                         }
                     }
@@ -317,39 +315,11 @@ impl Peer {
         }
     }
 
-    /// Drain str0m's output: send datagrams, handle events; sets `timeout`.
-    fn drain(&mut self, shared: &Shared, latency: &mut Histogram<u64>) {
-        loop {
-            match self.rtc.poll_output() {
-                Ok(Output::Timeout(t)) => {
-                    self.timeout = t;
-                    return;
-                }
-                Ok(Output::Transmit(t)) => {
-                    // Dropped datagrams (full socket buffer) show up as loss.
-                    let _ = self.socket.send_to(&t.contents, t.destination);
-                }
-                Ok(Output::Event(ev)) => self.on_event(ev, shared, latency),
-                Err(_) => {
-                    self.dead = true;
-                    return;
-                }
-            }
-        }
-    }
-
     fn on_event(&mut self, ev: Event, shared: &Shared, latency: &mut Histogram<u64>) {
         match ev {
-            Event::Connected if !self.connected => {
-                self.connected = true;
-                let us = self.started.elapsed().as_micros();
-                let us = u64::try_from(us)
-                    .unwrap_or(u64::MAX)
-                    .clamp(1, LATENCY_MAX_US);
-                if let Ok(mut h) = shared.setup.lock() {
-                    let _ = h.record(us);
-                }
-                shared.connected.fetch_add(1, Ordering::Relaxed);
+            Event::Connected if !self.io.ready => {
+                self.io.ready = true;
+                shared.connected_since(self.io.started);
             }
             Event::RtpPacket(packet) => {
                 let payload = &packet.payload[..];
@@ -369,68 +339,19 @@ impl Peer {
             _ => {}
         }
     }
-
-    fn handle(&mut self, input: Input<'_>, shared: &Shared, latency: &mut Histogram<u64>) {
-        if self.rtc.handle_input(input).is_err() {
-            self.dead = true;
-            return;
-        }
-        self.drain(shared, latency);
-    }
-
-    /// Read every datagram waiting on the socket.
-    fn read(&mut self, buf: &mut [u8], shared: &Shared, latency: &mut Histogram<u64>) {
-        loop {
-            match self.socket.recv_from(buf) {
-                Ok((n, source)) => {
-                    let Ok(contents) = buf[..n].try_into() else {
-                        continue;
-                    };
-                    let input = Input::Receive(
-                        Instant::now(),
-                        Receive {
-                            proto: Protocol::Udp,
-                            source,
-                            destination: self.local,
-                            contents,
-                        },
-                    );
-                    self.handle(input, shared, latency);
-                    if self.dead {
-                        return;
-                    }
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == ErrorKind::ConnectionRefused => continue,
-                Err(_) => {
-                    self.dead = true;
-                    return;
-                }
-            }
-        }
-    }
 }
 
 /// A str0m peer in RTP mode (Opus and VP8 only) with one host candidate on
 /// a fresh non-blocking loopback UDP socket.
-fn bind() -> Result<(Rtc, UdpSocket, SocketAddr)> {
-    let socket = UdpSocket::bind("127.0.0.1:0").context("binding a loopback UDP socket")?;
-    socket
-        .set_nonblocking(true)
-        .context("making the UDP socket non-blocking")?;
-    let local = socket
-        .local_addr()
-        .context("reading the UDP socket address")?;
-    let mut rtc = RtcConfig::new()
-        .clear_codecs()
-        .enable_opus(true, false)
-        .enable_vp8(true)
-        .set_rtp_mode(true)
-        .build(Instant::now());
-    let candidate = Candidate::host(local, "udp").map_err(|e| anyhow!("host candidate: {e}"))?;
-    rtc.add_local_candidate(candidate)
-        .ok_or_else(|| anyhow!("str0m refused the host candidate {local}"))?;
-    Ok((rtc, socket, local))
+fn bind(started: Instant) -> Result<Conn> {
+    Conn::bind(
+        RtcConfig::new()
+            .clear_codecs()
+            .enable_opus(true, false)
+            .enable_vp8(true)
+            .set_rtp_mode(true),
+        started,
+    )
 }
 
 /// The `a=mid` of the first `m=<kind>` section of an SDP.
@@ -459,104 +380,6 @@ fn read_mark(payload: &[u8], at: usize) -> Option<u64> {
     }
     let bytes: [u8; 8] = payload.get(at + 4..at + 12)?.try_into().ok()?;
     Some(u64::from_be_bytes(bytes))
-}
-
-/// Drive peers handed over on `incoming` until `shared.stop` is set.
-pub(crate) fn worker(incoming: Receiver<Peer>, shared: Arc<Shared>, core: Option<usize>) {
-    if let Some(core) = core {
-        crate::server::pin_current_thread(core);
-    }
-    let mut peers: Vec<Peer> = Vec::new();
-    let mut fds: Vec<libc::pollfd> = Vec::new();
-    let mut live: Vec<usize> = Vec::new();
-    let mut buf = vec![0u8; 2048];
-    let mut latency = histogram();
-    let mut flushed = Instant::now();
-    let mut open = true;
-    while !shared.stop.load(Ordering::Relaxed) {
-        while open {
-            match incoming.try_recv() {
-                Ok(mut peer) => {
-                    // Drive str0m once now: after the answer it may not ask
-                    // for a timeout for half a second, and an ICE-lite server
-                    // never sends the connectivity check that would wake it.
-                    peer.handle(Input::Timeout(Instant::now()), &shared, &mut latency);
-                    peers.push(peer);
-                }
-                Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => open = false,
-            }
-        }
-        let now = Instant::now();
-        let mut next = now + Duration::from_millis(20);
-        for peer in &mut peers {
-            if peer.dead {
-                continue;
-            }
-            if !peer.connected && now.duration_since(peer.started) > CONNECT_TIMEOUT {
-                peer.dead = true;
-                shared.failed.fetch_add(1, Ordering::Relaxed);
-                continue;
-            }
-            if peer.connected {
-                peer.send_due(now, &shared);
-                peer.drain(&shared, &mut latency);
-            }
-            if peer.timeout <= now {
-                peer.handle(Input::Timeout(now), &shared, &mut latency);
-            }
-            next = next.min(peer.timeout);
-            if peer.connected {
-                for out in [peer.audio.as_ref(), peer.video.as_ref()]
-                    .into_iter()
-                    .flatten()
-                {
-                    next = next.min(out.next);
-                }
-            }
-        }
-        live.clear();
-        live.extend((0..peers.len()).filter(|&i| !peers[i].dead));
-        fds.clear();
-        fds.extend(live.iter().map(|&i| libc::pollfd {
-            fd: peers[i].socket.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        }));
-        let wait = next.saturating_duration_since(Instant::now());
-        let ms = i32::try_from(wait.as_micros().div_ceil(1000)).unwrap_or(20);
-        if fds.is_empty() {
-            std::thread::sleep(Duration::from_millis(u64::try_from(ms.max(1)).unwrap_or(1)));
-        } else {
-            // SAFETY: `fds` is a valid, initialized slice of pollfd for the
-            // duration of the call; the length matches.
-            unsafe {
-                libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms);
-            }
-            for (fd, &i) in fds.iter().zip(&live) {
-                if fd.revents != 0 {
-                    peers[i].read(&mut buf, &shared, &mut latency);
-                }
-            }
-        }
-        if flushed.elapsed() >= Duration::from_millis(100) {
-            flushed = Instant::now();
-            flush(&shared, &mut latency);
-        }
-    }
-    flush(&shared, &mut latency);
-}
-
-fn flush(shared: &Shared, latency: &mut Histogram<u64>) {
-    if latency.is_empty() {
-        return;
-    }
-    if shared.measuring.load(Ordering::Relaxed)
-        && let Ok(mut h) = shared.latency.lock()
-    {
-        let _ = h.add(&*latency);
-    }
-    latency.reset();
 }
 
 /// Answer SDP of a plugin event, or an error naming what came instead.

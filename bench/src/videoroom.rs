@@ -30,7 +30,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Value, json};
 
 use crate::api::Client;
-use crate::media::{Held, Plan, Setup, Shape};
+use crate::media::{self, Held, Plan, Setup, Shape};
 use crate::peer::{self, Peer, Role, Shared};
 use crate::server::Server;
 
@@ -88,7 +88,7 @@ fn connect(
     plan: &Plan,
     http: &reqwest::blocking::Client,
 ) -> Result<(Client, u64)> {
-    let mut client = Client::connect(plan.transport, http, &server.http, &server.ws)?;
+    let mut client = Client::connect(plan.common.transport, http, &server.http, &server.ws)?;
     let session = client.create()?;
     Ok((client, session))
 }
@@ -99,11 +99,7 @@ fn open(setup: &Setup<'_>) -> Result<(Client, u64)> {
 
 /// Hand a peer to the next worker thread.
 fn deliver(setup: &Setup<'_>, peer: Peer) -> Result<()> {
-    let k = setup.next_worker.fetch_add(1, Ordering::Relaxed) % setup.senders.len();
-    if setup.senders[k].send(peer).is_err() {
-        bail!("the worker thread is gone");
-    }
-    Ok(())
+    media::deliver(setup.senders, setup.next_worker, peer)
 }
 
 /// Keep a session alive (keepalives) until the run's teardown.
@@ -122,7 +118,7 @@ fn room_request(
 ) -> Result<Value> {
     let (mut client, session) = connect(server, plan, http)?;
     let result = client
-        .attach(session, &plan.plugin)
+        .attach(session, &plan.common.plugin)
         .and_then(|handle| client.message(session, handle, body, None));
     let _ = client.destroy(session);
     let reply = result?;
@@ -175,7 +171,7 @@ pub(crate) fn destroy_room(server: &Server, plan: &Plan) {
 /// video; hands the peer to a worker and returns the feed id.
 fn publish(setup: &Setup<'_>, client: &mut Client, session: u64, index: u64) -> Result<u64> {
     let started = Instant::now();
-    let handle = client.attach(session, &setup.plan.plugin)?;
+    let handle = client.attach(session, &setup.plan.common.plugin)?;
     let joined = client.message(
         session,
         handle,
@@ -217,7 +213,7 @@ fn subscribe(
     feed: u64,
     started: Instant,
 ) -> Result<()> {
-    let handle = client.attach(session, &setup.plan.plugin)?;
+    let handle = client.attach(session, &setup.plan.common.plugin)?;
     let body = json!({
         "request": "join",
         "ptype": "subscriber",
@@ -257,42 +253,6 @@ fn subscribe(
     deliver(setup, peer)
 }
 
-/// Run `job(i)` for i in 0..n on `threads` threads; returns how many failed
-/// (the first few errors are printed).
-fn parallel(threads: usize, n: u64, job: impl Fn(u64) -> Result<()> + Sync) -> u64 {
-    let next = AtomicU64::new(0);
-    let failed = AtomicU64::new(0);
-    thread::scope(|scope| {
-        for _ in 0..threads.clamp(1, 64) {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= n {
-                        return;
-                    }
-                    if let Err(e) = job(i) {
-                        if failed.fetch_add(1, Ordering::Relaxed) < 3 {
-                            eprintln!("[bench] VideoRoom setup failed: {e:#}");
-                        }
-                    }
-                }
-            });
-        }
-    });
-    failed.load(Ordering::Relaxed)
-}
-
-/// Wait until `expected` peers have connected or failed (or the wait ends).
-fn wait_connected(shared: &Shared, expected: u64) {
-    let deadline = Instant::now() + PUBLISHERS_WAIT;
-    while Instant::now() < deadline
-        && shared.connected.load(Ordering::Relaxed) + shared.failed.load(Ordering::Relaxed)
-            < expected
-    {
-        thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// Grow the room from `load` to `target` subscribers per publisher (the
 /// first call also creates the room and its publishers, whose feed ids it
 /// keeps in `feeds`). Returns the PeerConnections set up and the setups
@@ -328,11 +288,11 @@ pub(crate) fn grow(
             feeds.push(feed.context("setting up a publisher")?);
         }
         added += publishers;
-        wait_connected(shared, publishers);
+        media::wait_connected(shared, publishers, 0, PUBLISHERS_WAIT);
     }
     let list = feeds.clone();
     let n = target.saturating_sub(load) * list.len() as u64;
-    let failed = parallel(setup.plan.setup_concurrency, n, |i| {
+    let failed = media::parallel(setup.plan.common.setup_concurrency, n, "VideoRoom", |i| {
         let feed = list[(i % list.len() as u64) as usize];
         let started = Instant::now();
         let (mut client, session) = open(setup)?;
@@ -355,9 +315,9 @@ fn meet(
     participants: u64,
 ) -> Result<(u64, u64)> {
     create_room(setup, participants)?;
-    let threads = setup.plan.setup_concurrency;
+    let threads = setup.plan.common.setup_concurrency;
     let slots = Mutex::new(Vec::new());
-    let failed = parallel(threads, participants, |i| {
+    let failed = media::parallel(threads, participants, "VideoRoom", |i| {
         let (mut client, session) = open(setup)?;
         let feed = publish(setup, &mut client, session, i);
         if let Ok(mut s) = slots.lock() {
@@ -382,11 +342,11 @@ fn meet(
         sessions.push(Mutex::new((client, session)));
     }
     feeds.extend(&ids);
-    wait_connected(shared, participants);
+    media::wait_connected(shared, participants, 0, PUBLISHERS_WAIT);
     let others = participants.saturating_sub(1);
     let total = participants * others;
     let failed = AtomicU64::new(0);
-    let broken = parallel(threads, participants, |i| {
+    let broken = media::parallel(threads, participants, "VideoRoom", |i| {
         let slot = &sessions[i as usize];
         let mut guard = slot
             .lock()

@@ -6,59 +6,20 @@
 //! The jsfu binary: `JSFU_BIN`, else `target/debug/jsfu`, else
 //! `target/release/jsfu` (build it first: `cargo build -p jsfu`).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
 use serde_json::Value;
 
-fn jsfu_bin() -> PathBuf {
-    if let Some(bin) = std::env::var_os("JSFU_BIN") {
-        return PathBuf::from(bin);
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-    for profile in ["debug", "release"] {
-        let bin = target.join(profile).join("jsfu");
-        if bin.is_file() {
-            return bin;
-        }
-    }
-    panic!(
-        "no jsfu binary under {}: run `cargo build -p jsfu` or set JSFU_BIN",
-        target.display()
-    );
-}
-
 /// Run the harness with `args` and return its JSON report.
 fn bench(name: &str, args: &[&str]) -> Value {
-    let dir = std::env::temp_dir().join(format!("jsfu-bench-smoke-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("creating a temporary folder");
-    let json = dir.join(format!("{name}.json"));
-    let svg = dir.join(format!("{name}.svg"));
-    let out = Command::new(env!("CARGO_BIN_EXE_jsfu-bench"))
-        .args(args)
-        .arg("--jsfu-bin")
-        .arg(jsfu_bin())
-        .arg("--json")
-        .arg(&json)
-        .arg("--svg")
-        .arg(&svg)
-        .arg("--no-pin")
-        .output()
-        .expect("running jsfu-bench");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "jsfu-bench {args:?} failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    );
+    let jsfu =
+        common::jsfu_bin().expect("no jsfu binary: run `cargo build -p jsfu` or set JSFU_BIN");
+    let (report, stdout) = common::bench(name, args, &jsfu);
     assert!(
         stdout.contains("jsfu"),
         "the table names the server:\n{stdout}"
     );
-    let text = std::fs::read_to_string(&json).expect("the JSON report was written");
-    serde_json::from_str(&text).expect("the JSON report parses")
+    report
 }
 
 #[test]

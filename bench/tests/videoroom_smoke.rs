@@ -6,54 +6,21 @@
 //! The jsfu binary: `JSFU_BIN`, else `target/debug/jsfu`, else
 //! `target/release/jsfu`; without one the tests are skipped (with a notice).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
 use serde_json::Value;
-
-fn jsfu_bin() -> Option<PathBuf> {
-    if let Some(bin) = std::env::var_os("JSFU_BIN") {
-        return Some(PathBuf::from(bin));
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-    ["debug", "release"]
-        .iter()
-        .map(|profile| target.join(profile).join("jsfu"))
-        .find(|bin| bin.is_file())
-}
 
 /// Run the harness's videoroom scenario with `args`; its JSON report's
 /// only media step, or `None` when there is no jsfu binary.
 fn videoroom(name: &str, args: &[&str]) -> Option<Value> {
-    let Some(jsfu) = jsfu_bin() else {
+    let Some(jsfu) = common::jsfu_bin() else {
         eprintln!("SKIP: no jsfu binary (cargo build -p jsfu, or set JSFU_BIN)");
         return None;
     };
-    let dir = std::env::temp_dir().join(format!("jsfu-bench-vr-smoke-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("creating a temporary folder");
-    let json = dir.join(format!("{name}.json"));
-    let out = Command::new(env!("CARGO_BIN_EXE_jsfu-bench"))
-        .arg("videoroom")
-        .args(args)
-        .args(["--seconds", "2", "--warmup", "1", "--no-pin"])
-        .arg("--jsfu-bin")
-        .arg(jsfu)
-        .arg("--json")
-        .arg(&json)
-        .arg("--svg")
-        .arg(dir.join(format!("{name}.svg")))
-        .output()
-        .expect("running jsfu-bench");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "jsfu-bench videoroom {args:?} failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    );
-    let text = std::fs::read_to_string(&json).expect("the JSON report was written");
-    let report: Value = serde_json::from_str(&text).expect("the JSON report parses");
+    let mut all = vec!["videoroom"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--seconds", "2", "--warmup", "1"]);
+    let (report, _) = common::bench(name, &all, &jsfu);
     assert_eq!(report["scenario"], "videoroom");
     assert_eq!(report["runs"][0]["server"], "jsfu");
     Some(report["runs"][0]["media"][0].clone())
