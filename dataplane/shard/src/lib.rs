@@ -30,6 +30,7 @@
 
 mod control;
 mod data;
+mod early;
 mod feedback;
 pub mod io;
 mod record;

@@ -91,7 +91,7 @@ impl Shard {
         }
     }
 
-    fn handle_stun(&mut self, now: Instant, from: SocketAddr, packet: &[u8]) {
+    pub(crate) fn handle_stun(&mut self, now: Instant, from: SocketAddr, packet: &[u8]) {
         let Ok(msg) = stun::parse(packet) else {
             self.counters.drop(DropReason::StunMalformed);
             return;
@@ -108,7 +108,12 @@ impl Shard {
             .ok()
             .and_then(|ufrag| self.by_ufrag.get(ufrag))
         else {
-            self.counters.drop(DropReason::StunUnknownUfrag);
+            // Perhaps its PeerConnection is being created: kept a while.
+            if self.early_stun.keep(now, from, local, packet) {
+                self.counters.stun_early_kept += 1;
+            } else {
+                self.counters.drop(DropReason::StunUnknownUfrag);
+            }
             return;
         };
         let Some(slot) = self.pool.take() else {

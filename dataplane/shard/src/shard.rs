@@ -142,6 +142,8 @@ pub(crate) struct Shard {
     free_slots: Vec<u32>,
     pub(crate) by_tuple: HashMap<SocketAddr, SessionKey>,
     pub(crate) by_ufrag: HashMap<String, SessionKey>,
+    /// Checks that arrived before their PeerConnection (see `early.rs`).
+    pub(crate) early_stun: crate::early::EarlyStun,
     pub(crate) by_id: HashMap<PluginSessionId, SessionKey>,
     pub(crate) routes: HashMap<PluginSessionId, SessionRoute>,
     /// Which shard holds each session's PC (ours included).
@@ -209,6 +211,7 @@ pub(crate) async fn run(params: ShardParams) {
         free_slots: Vec::new(),
         by_tuple: HashMap::new(),
         by_ufrag: HashMap::new(),
+        early_stun: crate::early::EarlyStun::new(),
         by_id: HashMap::new(),
         routes: HashMap::new(),
         placement: HashMap::new(),
@@ -726,7 +729,12 @@ impl Shard {
             sctp: None,
         };
         let key = self.insert(session);
-        self.by_ufrag.insert(ufrag, key);
+        self.by_ufrag.insert(ufrag.clone(), key);
+        // Checks that came before this PeerConnection, answered now.
+        while let Some(replay) = self.early_stun.take(now, ufrag.as_bytes()) {
+            self.counters.stun_early_replayed += 1;
+            self.handle_stun(now, replay.from, replay.packet());
+        }
         self.by_id.insert(session_id, key);
         self.placement.insert(session_id, self.id);
         self.peer_outbox.push_back(PeerMsg::Placed {

@@ -131,6 +131,8 @@ pub(crate) struct Counters {
     pub(crate) datagrams_out: u64,
     pub(crate) batches: u64,
     pub(crate) stun_answered: u64,
+    pub(crate) stun_early_kept: u64,
+    pub(crate) stun_early_replayed: u64,
     pub(crate) dtls_in: u64,
     pub(crate) rtp_in: u64,
     pub(crate) rtcp_in: u64,
@@ -178,6 +180,10 @@ pub struct ShardStats {
     pub batches: u64,
     /// STUN checks answered with a success response.
     pub stun_answered: u64,
+    /// Checks for a local ufrag no PeerConnection had yet, kept for a while.
+    pub stun_early_kept: u64,
+    /// Of those, checks replayed when their PeerConnection was created.
+    pub stun_early_replayed: u64,
     /// DTLS datagrams received.
     pub dtls_in: u64,
     /// SRTP packets decrypted.
@@ -219,6 +225,8 @@ impl ShardStats {
             datagrams_out: c.datagrams_out,
             batches: c.batches,
             stun_answered: c.stun_answered,
+            stun_early_kept: c.stun_early_kept,
+            stun_early_replayed: c.stun_early_replayed,
             dtls_in: c.dtls_in,
             rtp_in: c.rtp_in,
             rtcp_in: c.rtcp_in,

@@ -208,6 +208,47 @@ fn bad_fingerprint_hangs_up_with_dtls_alert() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A check that arrives before its PeerConnection is kept and answered as
+/// soon as the PeerConnection is created, without the client resending it.
+#[test]
+fn early_check_is_answered_when_the_pc_appears() -> anyhow::Result<()> {
+    let (set, _events, cert) = start_shards(1)?;
+    let shard = &set.shards()[0];
+    let a = Peer::new(9, shard.local_addr(), &cert)?;
+    let mut out = [0u8; 256];
+    let txid = [9u8; 12];
+    let n = a.write_check(&mut out, txid)?;
+    a.socket.send_to(&out[..n], shard.local_addr())?;
+    // Nothing answers a check for an ufrag no PeerConnection has.
+    let mut buf = [0u8; 1500];
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(a.socket.recv_from(&mut buf).is_err(), "no answer yet");
+    let stats = shard.stats(T)?;
+    assert_eq!(stats.stun_early_kept, 1);
+    assert_eq!(stats.stun_answered, 0);
+    shard
+        .commands()
+        .send(ShardCommand::CreatePc(a.pc_config()))?;
+    let deadline = std::time::Instant::now() + T;
+    let answer = loop {
+        if let Ok((len, _)) = a.socket.recv_from(&mut buf) {
+            if buf[0] < 4 {
+                break Some(len);
+            }
+        }
+        if std::time::Instant::now() > deadline {
+            break None;
+        }
+    };
+    let len = answer.expect("the kept check is answered once the PC exists");
+    let msg = jsfu_proto::stun::parse(&buf[..len]).map_err(|e| anyhow::anyhow!("{e}"))?;
+    assert_eq!(msg.transaction_id(), jsfu_proto::stun::TransactionId(txid));
+    let stats = shard.stats(T)?;
+    assert_eq!((stats.stun_early_replayed, stats.stun_answered), (1, 1));
+    set.shutdown()?;
+    Ok(())
+}
+
 /// Each packet of an RTCP compound: (packet type, FMT, bytes).
 fn rtcp_packets(mut buf: &[u8]) -> Vec<(u8, u8, &[u8])> {
     let mut out = Vec::new();
