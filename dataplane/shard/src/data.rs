@@ -15,9 +15,11 @@ use jsfu_route::{MediaEvent, PluginSessionId, SessionKey};
 use crate::io;
 use crate::session::Session;
 
-/// Data events that may wait behind lifecycle events for control (beyond,
-/// they are dropped and counted as [`DropReason::EventQueueFull`]).
-const MAX_QUEUED_DATA_EVENTS: usize = 1024;
+/// Bytes of data-channel messages that may wait behind lifecycle events
+/// (a `DataReady`) for control, per shard: as much as one association may
+/// buffer for sending (beyond, they are dropped and counted as
+/// [`DropReason::EventQueueFull`]).
+const MAX_QUEUED_DATA_BYTES: usize = jsfu_proto::sctp::SEND_QUEUE_BYTES;
 use crate::shard::{PeerMsg, Shard, slab_get};
 use crate::stats::DropReason;
 
@@ -174,7 +176,7 @@ impl Shard {
             s.config.script_incoming_binary_data
         };
         if to_script {
-            self.emit_lossy_ordered(
+            self.emit_data_ordered(
                 MediaEvent::IncomingData {
                     session: id,
                     text: m.text,
@@ -182,7 +184,7 @@ impl Shard {
                     protocol: m.protocol,
                     data: m.data,
                 },
-                MAX_QUEUED_DATA_EVENTS,
+                MAX_QUEUED_DATA_BYTES,
             );
             return;
         }

@@ -2,7 +2,7 @@
 //! (in `relay.rs`): PeerConnection lifecycle, commands, route updates, peer
 //! messages and timers.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
@@ -164,6 +164,9 @@ pub(crate) struct Shard {
     peer_outbox: VecDeque<PeerMsg>,
     /// Lifecycle events, forwarded to control by the event task.
     lifecycle: LocalSender<MediaEvent>,
+    /// Bytes of data-channel messages waiting in `lifecycle` (the event
+    /// task subtracts what it forwards).
+    lifecycle_data_bytes: Rc<Cell<usize>>,
     /// Control's event queue, for events that may be dropped.
     events: flume::Sender<MediaEvent>,
     stats_interval: Duration,
@@ -199,6 +202,7 @@ pub(crate) async fn run(params: ShardParams) {
     io::set_buffer_sizes(socket.as_raw_fd(), socket_buffer_bytes);
     let socket = Rc::new(glommio::net::UdpSocket::from(socket2::Socket::from(socket)));
     let (lifecycle_tx, lifecycle_rx) = local_channel::new_unbounded();
+    let lifecycle_data_bytes = Rc::new(Cell::new(0usize));
     let mut cross_free = Vec::with_capacity(cross_shard_slots);
     cross_free.resize_with(cross_shard_slots, Slot::boxed);
     let shard_count = links.peers.len();
@@ -225,6 +229,7 @@ pub(crate) async fn run(params: ShardParams) {
         returns_inbox: links.returns_inbox,
         peer_outbox: VecDeque::new(),
         lifecycle: lifecycle_tx,
+        lifecycle_data_bytes: lifecycle_data_bytes.clone(),
         events: events.clone(),
         stats_interval,
         counters: Counters::default(),
@@ -249,6 +254,10 @@ pub(crate) async fn run(params: ShardParams) {
     let event_task = glommio::spawn_local_into(
         async move {
             while let Some(ev) = lifecycle_rx.recv().await {
+                if let MediaEvent::IncomingData { data, .. } = &ev {
+                    let left = lifecycle_data_bytes.get().saturating_sub(data.len());
+                    lifecycle_data_bytes.set(left);
+                }
                 if events.send_async(ev).await.is_err() {
                     break;
                 }
@@ -606,14 +615,23 @@ impl Shard {
         }
     }
 
-    /// Reports an event that may be dropped but must not overtake lifecycle
-    /// events still waiting (data after `DataReady`): while some wait, it
-    /// queues behind them, up to `max_waiting`; otherwise it goes directly.
-    pub(crate) fn emit_lossy_ordered(&mut self, event: MediaEvent, max_waiting: usize) {
-        let waiting = self.lifecycle.len();
-        if waiting == 0 {
+    /// Reports a data-channel message for the script, which must not
+    /// overtake lifecycle events still waiting (data after `DataReady`):
+    /// while some wait, it queues behind them as long as the messages
+    /// queued there stay within `max_bytes`; otherwise it goes directly.
+    /// Beyond, or when control's queue is full, it is dropped and counted.
+    pub(crate) fn emit_data_ordered(&mut self, event: MediaEvent, max_bytes: usize) {
+        let len = match &event {
+            MediaEvent::IncomingData { data, .. } => data.len(),
+            _ => 0,
+        };
+        if self.lifecycle.len() == 0 {
             self.emit_lossy(event);
-        } else if waiting < max_waiting {
+            return;
+        }
+        let queued = self.lifecycle_data_bytes.get();
+        if queued + len <= max_bytes {
+            self.lifecycle_data_bytes.set(queued + len);
             self.emit(event);
         } else {
             self.counters.drop(DropReason::EventQueueFull);
