@@ -5,7 +5,7 @@
 //!   `scripts/echotest.js` answer text with `[echotest.js] --> <text>` and
 //!   binary byte for byte, including the message sent in the channel's
 //!   `open` handler, a 60000-byte message, a second (unordered, unreliable)
-//!   channel and a burst of 2,500 messages of 1 KiB; over HTTP and WebSocket. The real
+//!   channel and a burst of 1,500 messages of 1 KiB; over HTTP and WebSocket. The real
 //!   Janus runs the same flow as the reference (its lost first message is
 //!   only noted).
 //! * Relay across shards (`--mode relay-native` / `relay-script`): jsfu with
@@ -81,16 +81,17 @@ fn echo(flavor: Flavor, script: Script) {
             transport_arg(transport)
         );
         let server_url = url(&server, transport);
-        // 2,500 messages of 1 KiB back to back: more than a megabyte waits
-        // in the server's send queue while the peer catches up, and every
-        // message must still come back, in order.
+        // 1,500 messages of 1 KiB back to back: more than a megabyte waits
+        // in the server's send queue while the peer catches up, and more
+        // than 1,024 messages wait in the queues between shard, control and
+        // script; every message must still come back, in order.
         let mut args = vec![
             "--transport",
             transport_arg(transport),
             "--url",
             &server_url,
             "--burst",
-            "2500",
+            "1500",
         ];
         // jsfu's own script passes byte lengths: non-ASCII text survives.
         if script == Script::Jsfu {

@@ -86,6 +86,9 @@ pub enum ShardError {
     Timeout(u16),
 }
 
+/// Least room in a shard's command queue (see [`ShardSetConfig::queue_capacity`]).
+pub const MIN_COMMAND_QUEUE: usize = 16_384;
+
 /// How to start the shards.
 #[derive(Debug, Clone)]
 pub struct ShardSetConfig {
@@ -298,7 +301,10 @@ pub fn start(cfg: ShardSetConfig) -> Result<ShardSet, ShardError> {
         // Checked above: count fits u16.
         let id = ShardId(i as u16);
         let (route_tx, route_rx) = flume::bounded(cfg.queue_capacity);
-        let (command_tx, command_rx) = flume::bounded(cfg.queue_capacity);
+        // Commands carry the scripts' relayed data and packets: room for
+        // a burst while the shard is busy relaying (a flume queue grows
+        // only as far as it is filled).
+        let (command_tx, command_rx) = flume::bounded(cfg.queue_capacity.max(MIN_COMMAND_QUEUE));
         let (control_tx, control_rx) = flume::bounded(16);
         let params = ShardParams {
             id,
