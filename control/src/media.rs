@@ -199,9 +199,22 @@ impl MediaPlane {
         }
     }
 
+    /// The address announced for `local`'s PeerConnection: the advertised
+    /// IP and its shard's port.
+    pub fn local_candidate_addr(&self, local: &LocalPc) -> SocketAddr {
+        let port = self.shards.get(local.shard).map_or(9, |s| s.addr.port());
+        SocketAddr::new(self.advertised, port)
+    }
+
+    /// The one host candidate of `local`'s PeerConnection, as an attribute
+    /// value without the `candidate:` prefix.
+    pub fn local_candidate(&self, local: &LocalPc) -> String {
+        let addr = self.local_candidate_addr(local);
+        format!("1 1 udp 2015363327 {} {} typ host", addr.ip(), addr.port())
+    }
+
     /// The transport details to merge into a local description.
     pub fn transport(&self, local: &LocalPc, setup: sdp::SetupRole) -> sdp::LocalTransport {
-        let port = self.shards.get(local.shard).map_or(9, |s| s.addr.port());
         let now_us = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.as_micros() as u64)
@@ -212,10 +225,7 @@ impl MediaPlane {
             fingerprint: self.fingerprint.clone(),
             setup,
             address: self.advertised,
-            candidates: vec![format!(
-                "candidate:1 1 udp 2015363327 {} {port} typ host",
-                self.advertised
-            )],
+            candidates: vec![format!("candidate:{}", self.local_candidate(local))],
             half_trickle: true,
             ice_lite: true,
             ssrcs: local.ssrcs.clone(),

@@ -78,19 +78,13 @@ fn ice(pc: &PcState, media: Option<&MediaPlane>, mono: &dyn Fn(Instant) -> u64) 
     };
     o.insert("state".into(), state.into());
     let candidates: Vec<String> = media
-        .map(|m| m.transport(local, sdp::SetupRole::Active).candidates)
-        .unwrap_or_default()
+        .map(|m| m.local_candidate(local))
         .into_iter()
-        .map(|c| c.strip_prefix("candidate:").map(str::to_owned).unwrap_or(c))
         .collect();
     if let Some((remote, at)) = pc.live.selected {
         o.insert("connected".into(), mono(at).into());
-        let local_addr = candidates
-            .first()
-            .and_then(|c| {
-                let f: Vec<&str> = c.split_whitespace().collect();
-                Some(format!("{}:{}", f.get(4)?, f.get(5)?))
-            })
+        let local_addr = media
+            .map(|m| m.local_candidate_addr(local).to_string())
             .unwrap_or_default();
         // The peer's candidate type, when it announced that address.
         let typ = pc
