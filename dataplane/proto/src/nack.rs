@@ -131,6 +131,9 @@ pub struct NackGenerator {
     slots: Box<[Slot]>,
     newest: Option<u64>,
     next_due_us: Option<u64>,
+    /// Whether a slot may be pending: [`Self::poll_nack`] scans the window
+    /// only then (it is called on every timer tick).
+    any_pending: bool,
 }
 
 impl NackGenerator {
@@ -151,6 +154,7 @@ impl NackGenerator {
             slots: vec![EMPTY_SLOT; usize::from(config.window)].into_boxed_slice(),
             newest: None,
             next_due_us: None,
+            any_pending: false,
         })
     }
 
@@ -232,6 +236,7 @@ impl NackGenerator {
                 .saturating_add(1);
             if due <= now_us {
                 s.pending = true;
+                self.any_pending = true;
                 s.sent += 1;
                 if s.sent < attempts {
                     let again = s
@@ -253,10 +258,15 @@ impl NackGenerator {
         let Some(newest) = self.newest else {
             return 0;
         };
+        if !self.any_pending || out.is_empty() {
+            return 0;
+        }
         let window = self.slots.len() as u64;
         let mut n = 0;
+        let mut complete = true;
         for ext in newest.saturating_sub(window - 1)..=newest {
             if n == out.len() {
+                complete = false;
                 break;
             }
             let s = self.slot_mut(ext);
@@ -268,6 +278,9 @@ impl NackGenerator {
                     n += 1;
                 }
             }
+        }
+        if complete {
+            self.any_pending = false;
         }
         n
     }
@@ -291,6 +304,7 @@ impl NackGenerator {
         self.mark_received(ext);
         self.newest = Some(ext);
         self.next_due_us = None;
+        self.any_pending = false;
     }
 
     fn mark_received(&mut self, ext: u64) {
@@ -591,6 +605,28 @@ mod tests {
             g.handle_packet(10_001_000, SeqNo(2), false),
             Arrival::Recovered { nacked: false }
         );
+    }
+
+    #[test]
+    fn pending_numbers_come_out_in_turns_of_the_caller_buffer() {
+        let mut g = generator();
+        g.handle_packet(0, SeqNo(10), false);
+        // 11..=20 lost.
+        g.handle_packet(1_000, SeqNo(21), false);
+        let mut out = [SeqNo(0); 4];
+        assert_eq!(g.poll_nack(&mut out), 0, "nothing due yet");
+        g.handle_timeout(100_000);
+        let mut all = Vec::new();
+        for expected in [4, 4, 2, 0] {
+            let n = g.poll_nack(&mut out);
+            assert_eq!(n, expected);
+            all.extend_from_slice(&out[..n]);
+        }
+        assert_eq!(all, (11..=20).map(SeqNo).collect::<Vec<_>>());
+        assert_eq!(g.poll_nack(&mut []), 0);
+        // Due again at the second attempt: all of them once more.
+        g.handle_timeout(1_000_000);
+        assert_eq!(poll_all(&mut g).len(), 10);
     }
 
     #[test]

@@ -133,7 +133,7 @@ struct Recorder {
 #[derive(Default)]
 pub(crate) struct Recorders {
     shard: u16,
-    sessions: HashMap<PluginSessionId, [Option<Recorder>; 3]>,
+    sessions: crate::shard::FastMap<PluginSessionId, [Option<Recorder>; 3]>,
     writer: Option<Writer>,
     next_id: u64,
     stats: RecordingStats,

@@ -81,6 +81,9 @@ pub(crate) struct Outbound {
 pub(crate) struct Session {
     pub(crate) id: PluginSessionId,
     pub(crate) config: Box<PcConfig>,
+    /// `config`'s payload types and m-line positions (set with it).
+    pub(crate) pt_table: PtTable,
+    pub(crate) lines: LineIndex,
     pub(crate) ice: IceLiteAgent,
     pub(crate) dtls: DtlsEndpoint,
     pub(crate) srtp_in: Option<SrtpSession>,
@@ -115,40 +118,96 @@ pub(crate) struct Session {
 impl Session {
     /// The first m-line of a kind the server sends on (media.md §5.3 step 1).
     pub(crate) fn send_line(&self, video: bool) -> Option<&MediaDescription> {
-        self.config
-            .media
-            .iter()
-            .find(|m| m.is_video() == video && m.send)
+        self.line(self.lines.send[kind_index(video)])
     }
 
     /// The first receiving m-line of a kind.
     pub(crate) fn recv_line(&self, video: bool) -> Option<&MediaDescription> {
-        self.config
-            .media
-            .iter()
-            .find(|m| m.is_video() == video && m.recv)
+        self.line(self.lines.recv[kind_index(video)])
     }
 
     /// The SSRC RTCP about a kind is sent from: the m-line's local SSRC.
     pub(crate) fn local_ssrc(&self, video: bool) -> u32 {
-        self.config
-            .media
-            .iter()
-            .find(|m| m.is_video() == video)
+        self.line(self.lines.first[kind_index(video)])
             .map_or(1, |m| m.local_ssrc)
     }
 
+    fn line(&self, index: Option<usize>) -> Option<&MediaDescription> {
+        self.config.media.get(index?)
+    }
+
     /// Classifies an incoming payload type: (video, is RTX) of the first
-    /// receiving m-line that negotiated it.
+    /// receiving m-line that negotiated it (a table lookup; see
+    /// [`PtTable::of`]).
     pub(crate) fn classify_pt(&self, pt: u8) -> Option<(bool, bool)> {
-        self.config.media.iter().filter(|m| m.recv).find_map(|m| {
-            if m.payload_types.iter().any(|p| p.pt == pt) {
-                Some((m.is_video(), false))
-            } else if m.rtx.iter().any(|r| r.rtx_pt == pt) {
-                Some((m.is_video(), true))
-            } else {
-                None
+        self.pt_table.classify(pt)
+    }
+}
+
+/// Where the m-lines the packet path looks up sit in a session's
+/// configuration, per kind (audio, video): found once when the
+/// configuration is set instead of searched for every packet.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct LineIndex {
+    /// The first m-line of the kind the server sends on.
+    send: [Option<usize>; 2],
+    /// The first m-line of the kind the server receives on.
+    recv: [Option<usize>; 2],
+    /// The first m-line of the kind.
+    first: [Option<usize>; 2],
+}
+
+impl LineIndex {
+    /// The index of `config` (a data m-line counts as "not video", as
+    /// [`MediaDescription::is_video`] has it).
+    pub(crate) fn of(config: &PcConfig) -> Self {
+        let mut index = Self::default();
+        for (i, m) in config.media.iter().enumerate() {
+            let k = kind_index(m.is_video());
+            index.first[k].get_or_insert(i);
+            if m.send {
+                index.send[k].get_or_insert(i);
             }
-        })
+            if m.recv {
+                index.recv[k].get_or_insert(i);
+            }
+        }
+        index
+    }
+}
+
+/// Payload type → (video, RTX) of a session's receiving m-lines, built when
+/// its configuration is set so the packet path does one array lookup.
+#[derive(Debug, Clone)]
+pub(crate) struct PtTable([u8; 128]);
+
+impl PtTable {
+    const UNKNOWN: u8 = 0;
+    const KNOWN: u8 = 1;
+    const VIDEO: u8 = 2;
+    const RTX: u8 = 4;
+
+    /// The table of `config`: the first receiving m-line that negotiated a
+    /// payload type (as media or as RTX) wins.
+    pub(crate) fn of(config: &PcConfig) -> Self {
+        let mut table = [Self::UNKNOWN; 128];
+        for m in config.media.iter().filter(|m| m.recv) {
+            let video = if m.is_video() { Self::VIDEO } else { 0 };
+            let media = m.payload_types.iter().map(|p| (p.pt, 0));
+            let rtx = m.rtx.iter().map(|r| (r.rtx_pt, Self::RTX));
+            for (pt, flag) in media.chain(rtx) {
+                if let Some(entry) = table.get_mut(usize::from(pt)) {
+                    if *entry == Self::UNKNOWN {
+                        *entry = Self::KNOWN | video | flag;
+                    }
+                }
+            }
+        }
+        Self(table)
+    }
+
+    fn classify(&self, pt: u8) -> Option<(bool, bool)> {
+        let entry = *self.0.get(usize::from(pt))?;
+        (entry != Self::UNKNOWN).then_some((entry & Self::VIDEO != 0, entry & Self::RTX != 0))
     }
 }

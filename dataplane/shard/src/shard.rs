@@ -4,6 +4,11 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
+
+/// The shard's lookup tables, hit on every packet: foldhash (seeded per
+/// process) instead of SipHash. Keys are ids the server made and addresses
+/// of peers that passed ICE, so no peer chooses what is inserted.
+pub(crate) type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
@@ -140,14 +145,14 @@ pub(crate) struct Shard {
     epoch: Instant,
     pub(crate) slab: Vec<Entry>,
     free_slots: Vec<u32>,
-    pub(crate) by_tuple: HashMap<SocketAddr, SessionKey>,
-    pub(crate) by_ufrag: HashMap<String, SessionKey>,
+    pub(crate) by_tuple: FastMap<SocketAddr, SessionKey>,
+    pub(crate) by_ufrag: FastMap<String, SessionKey>,
     /// Checks that arrived before their PeerConnection (see `early.rs`).
     pub(crate) early_stun: crate::early::EarlyStun,
-    pub(crate) by_id: HashMap<PluginSessionId, SessionKey>,
-    pub(crate) routes: HashMap<PluginSessionId, SessionRoute>,
+    pub(crate) by_id: FastMap<PluginSessionId, SessionKey>,
+    pub(crate) routes: FastMap<PluginSessionId, SessionRoute>,
     /// Which shard holds each session's PC (ours included).
-    pub(crate) placement: HashMap<PluginSessionId, ShardId>,
+    pub(crate) placement: FastMap<PluginSessionId, ShardId>,
     pub(crate) pool: SlotPool,
     /// Datagrams waiting for the next `sendmmsg`: slot, length, destination.
     txq: Vec<(u32, usize, SocketAddr)>,
@@ -213,12 +218,12 @@ pub(crate) async fn run(params: ShardParams) {
         epoch: Instant::now(),
         slab: Vec::new(),
         free_slots: Vec::new(),
-        by_tuple: HashMap::new(),
-        by_ufrag: HashMap::new(),
+        by_tuple: FastMap::default(),
+        by_ufrag: FastMap::default(),
         early_stun: crate::early::EarlyStun::new(),
-        by_id: HashMap::new(),
-        routes: HashMap::new(),
-        placement: HashMap::new(),
+        by_id: FastMap::default(),
+        routes: FastMap::default(),
+        placement: FastMap::default(),
         pool: SlotPool::new(egress_slots),
         txq: Vec::with_capacity(egress_slots),
         sender: SendBatch::new(),
@@ -725,6 +730,8 @@ impl Shard {
         let ufrag = config.local_ufrag.clone();
         let session = Session {
             id: session_id,
+            pt_table: crate::session::PtTable::of(&config),
+            lines: crate::session::LineIndex::of(&config),
             config,
             ice,
             dtls,
@@ -807,6 +814,8 @@ impl Shard {
         s.layers.update(&config);
         s.feedback.update(&config);
         let new_ufrag = config.local_ufrag.clone();
+        s.pt_table = crate::session::PtTable::of(&config);
+        s.lines = crate::session::LineIndex::of(&config);
         s.config = config;
         if ufrag_changed {
             self.by_ufrag.remove(old_ufrag.as_str());
