@@ -67,6 +67,24 @@ pub enum MediaError {
     Shards(String),
 }
 
+/// Which sessions the shards know, kept under one lock so that a route
+/// update and the creation of the session's PeerConnection cannot cross.
+///
+/// A session's route only matters to the shards once it has a
+/// PeerConnection (its packets are relayed by it, and it receives only
+/// through one). Until then its latest route waits here and goes out with
+/// the PeerConnection: a session that never has one (signalling only) costs
+/// the shards nothing, not a wake-up per script setting.
+#[derive(Debug, Default)]
+struct PcSessions {
+    /// Sessions with a PeerConnection on their shard.
+    with_pc: HashSet<PluginSessionId>,
+    /// Sessions whose route the shards hold.
+    routed: HashSet<PluginSessionId>,
+    /// The latest route of sessions that have neither.
+    pending: HashMap<PluginSessionId, RouteUpdate>,
+}
+
 struct Shard {
     id: ShardId,
     addr: SocketAddr,
@@ -81,7 +99,7 @@ pub struct MediaPlane {
     advertised: IpAddr,
     shards: Vec<Shard>,
     owners: Mutex<HashMap<PluginSessionId, usize>>,
-    with_pc: Mutex<HashSet<PluginSessionId>>,
+    with_pc: Mutex<PcSessions>,
     set: Mutex<Option<ShardSet>>,
     dropped_updates: AtomicUsize,
 }
@@ -147,7 +165,7 @@ impl MediaPlane {
             advertised: cfg.advertised_ip.unwrap_or(cfg.media_ip),
             shards,
             owners: Mutex::new(HashMap::new()),
-            with_pc: Mutex::new(HashSet::new()),
+            with_pc: Mutex::new(PcSessions::default()),
             set: Mutex::new(Some(set)),
             dropped_updates: AtomicUsize::new(0),
         })
@@ -244,18 +262,25 @@ impl MediaPlane {
         } else {
             ShardCommand::CreatePc(Box::new(config))
         };
+        let mut sessions = self.with_pc_lock();
+        if let Some(update) = sessions.pending.remove(&session) {
+            // Its route first (the shard applies routes and commands in
+            // separate queues; media starts after ICE and DTLS anyway).
+            sessions.routed.insert(session);
+            self.send_route(update);
+        }
         if shard.commands.try_send(cmd).is_err() {
             tracing::warn!(session = %session, "shard command queue full: PeerConnection not created");
             return false;
         }
-        self.with_pc_lock().insert(session);
+        sessions.with_pc.insert(session);
         local.created = true;
         true
     }
 
     /// Removes a PeerConnection from its shard (no client event follows).
     pub fn remove_pc(&self, session: PluginSessionId) {
-        if !self.with_pc_lock().remove(&session) {
+        if !self.with_pc_lock().with_pc.remove(&session) {
             return;
         }
         self.command(session, ShardCommand::RemovePc { session });
@@ -263,12 +288,12 @@ impl MediaPlane {
 
     /// Forgets a PC that the shard already closed.
     pub fn pc_closed(&self, session: PluginSessionId) {
-        self.with_pc_lock().remove(&session);
+        self.with_pc_lock().with_pc.remove(&session);
     }
 
     /// Whether the session has a PC on its shard.
     pub fn has_pc(&self, session: PluginSessionId) -> bool {
-        self.with_pc_lock().contains(&session)
+        self.with_pc_lock().with_pc.contains(&session)
     }
 
     /// The plugin session is gone: forget its placement.
@@ -286,7 +311,7 @@ impl MediaPlane {
         &self.shards[i.min(self.shards.len() - 1)]
     }
 
-    fn with_pc_lock(&self) -> std::sync::MutexGuard<'_, HashSet<PluginSessionId>> {
+    fn with_pc_lock(&self) -> std::sync::MutexGuard<'_, PcSessions> {
         self.with_pc
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -298,16 +323,38 @@ impl MediaPlane {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Sends a route update to the session's shard (shards share them).
+    /// Sends a route update to the session's shard (shards share them), or
+    /// keeps it until the session has a PeerConnection (see [`PcSessions`]).
     pub fn route(&self, update: RouteUpdate) {
         let session = update.session();
-        let removed = matches!(update, RouteUpdate::Remove { .. });
-        let shard = self.owner(session);
-        let sent = shard.routes.try_send(update);
-        if removed {
-            self.session_removed(session);
+        let mut sessions = self.with_pc_lock();
+        let known = sessions.with_pc.contains(&session) || sessions.routed.contains(&session);
+        match update {
+            RouteUpdate::Route { .. } if !known => {
+                sessions.pending.insert(session, update);
+            }
+            RouteUpdate::Route { .. } => {
+                sessions.routed.insert(session);
+                self.send_route(update);
+            }
+            // Without a PeerConnection there is no peer to ask.
+            RouteUpdate::SendPli { .. } if !sessions.with_pc.contains(&session) => {}
+            RouteUpdate::Remove { .. } => {
+                sessions.pending.remove(&session);
+                sessions.routed.remove(&session);
+                if known {
+                    self.send_route(update);
+                }
+                drop(sessions);
+                self.session_removed(session);
+            }
+            other => self.send_route(other),
         }
-        if sent.is_err() {
+    }
+
+    fn send_route(&self, update: RouteUpdate) {
+        let shard = self.owner(update.session());
+        if shard.routes.try_send(update).is_err() {
             self.dropped_updates.fetch_add(1, Ordering::Relaxed);
             tracing::warn!("shard route queue full: update dropped");
         }

@@ -35,8 +35,10 @@ pub(crate) type HostRef = Rc<RefCell<Host>>;
 pub(crate) struct Session {
     /// The Janus handle it belongs to.
     pub(crate) handle: HandleRef,
-    /// Gates, recipients, caps and simulcast target, as last sent to the dataplane.
+    /// Gates, recipients, caps and simulcast target, as the script set them.
     pub(crate) route: SessionRoute,
+    /// The route as last sent to the dataplane (None: never sent).
+    pub(crate) sent_route: Option<SessionRoute>,
     /// The session whose media this one currently receives (for keyframe requests).
     pub(crate) sender: Option<PluginSessionId>,
     /// The first simulcast entry of the last JSEP (`handleMessage`).
@@ -60,6 +62,7 @@ impl Session {
         Self {
             handle,
             route: SessionRoute::default(),
+            sent_route: None,
             sender: None,
             simulcast: None,
             video_codec: None,
@@ -142,18 +145,26 @@ impl Host {
         crate::plugin::allocate_plugin_session_id()
     }
 
-    /// Sends `id`'s route state to the dataplane with a new epoch.
+    /// Sends `id`'s route state to the dataplane with a new epoch, unless
+    /// the dataplane already holds exactly this state (a script repeating a
+    /// setting: each update wakes a shard).
     pub(crate) fn emit_route(&mut self, id: u32) {
-        self.epoch += 1;
-        let epoch = jsfu_route::Epoch(self.epoch);
-        if let Some(s) = self.sessions.get_mut(&id) {
-            s.route.epoch = epoch;
-            let route = s.route.clone();
-            self.core.route(RouteUpdate::Route {
-                session: PluginSessionId(id),
-                route,
-            });
+        let Some(s) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        if let Some(sent) = &s.sent_route {
+            s.route.epoch = sent.epoch;
+            if s.route == *sent {
+                return;
+            }
         }
+        self.epoch += 1;
+        s.route.epoch = jsfu_route::Epoch(self.epoch);
+        s.sent_route = Some(s.route.clone());
+        self.core.route(RouteUpdate::Route {
+            session: PluginSessionId(id),
+            route: s.route.clone(),
+        });
     }
 
     /// The reset before `hangupMedia` (script-contract.md §9).
