@@ -1112,11 +1112,16 @@ function leaveRoom(h, roomGone, kicked) {
 function joinSubscriber(h, msg) {
 	validate(msg, { room: "positive!", feed: "positive", streams: "array", private_id: "positive",
 		pin: "string", audio: "boolean", video: "boolean", data: "boolean",
-		offer_audio: "boolean", offer_video: "boolean", offer_data: "boolean" });
+		offer_audio: "boolean", offer_video: "boolean", offer_data: "boolean",
+		substream: "nonneg", temporal: "nonneg" });
 	const r = getRoom(msg);
 	checkPin(r, msg);
 	let feedId = msg.feed;
 	let mids = null;
+	// The simulcast layers to relay, as Janus takes them with the join
+	// (in a stream of the Janus 1.x form, or at the top level).
+	let substream = msg.substream;
+	let temporal = msg.temporal;
 	if (Array.isArray(msg.streams)) {
 		if (msg.streams.length === 0) {
 			fail(ERR.INVALID_ELEMENT, "Invalid element (streams: empty)");
@@ -1125,7 +1130,13 @@ function joinSubscriber(h, msg) {
 			if (s === null || typeof s !== "object") {
 				fail(ERR.INVALID_ELEMENT, "Invalid element type (streams should be an array of objects)");
 			}
-			validate(s, { feed: "positive!", mid: "string" });
+			validate(s, { feed: "positive!", mid: "string", substream: "nonneg", temporal: "nonneg" });
+			if (Number.isInteger(s.substream)) {
+				substream = s.substream;
+			}
+			if (Number.isInteger(s.temporal)) {
+				temporal = s.temporal;
+			}
 			if (feedId !== undefined && feedId !== null && s.feed !== feedId) {
 				fail(ERR.INVALID_ELEMENT, "Invalid element (streams: one feed per handle)");
 			}
@@ -1175,6 +1186,12 @@ function joinSubscriber(h, msg) {
 	h.recvAudio = msg.audio !== false;
 	h.recvVideo = msg.video !== false;
 	h.recvData = msg.data !== false;
+	if (Number.isInteger(substream)) {
+		setSubstream(h.id, substream);
+	}
+	if (Number.isInteger(temporal)) {
+		setTemporalLayer(h.id, temporal);
+	}
 	pub.subscribers.add(h.id);
 	h.offered = chosen;
 	h.offeredBy = pub.userId;

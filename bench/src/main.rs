@@ -6,6 +6,7 @@
 //! jsfu-bench fanout --publishers 1 --subscribers 200 --compare janus
 //! jsfu-bench videoroom --publishers 1 --subscribers 200 --compare janus
 //! jsfu-bench videoroom --meeting 10 --compare janus
+//! jsfu-bench simulcast --publishers 1 --subscribers 60 --compare janus
 //! jsfu-bench echo --ramp --ramp-step 50 --ramp-max 2000
 //! jsfu-bench signaling --clients 4 --seconds 10 --compare janus
 //! jsfu-bench echo --url http://127.0.0.1:8088/janus --ws-url ws://127.0.0.1:8188/ --pid 1234
@@ -20,10 +21,12 @@ mod data;
 mod floor;
 mod media;
 mod peer;
+mod quota;
 mod report;
 mod rtc_io;
 mod server;
 mod signaling;
+mod simulcast;
 mod videoroom;
 
 use std::path::{Path, PathBuf};
@@ -37,8 +40,8 @@ use crate::api::Transport;
 use crate::report::{Machine, Report, ServerRun};
 use crate::server::{Flavor, LaunchOptions, Server};
 
-/// The scenarios. Extension point: `simulcast` and `data` become new
-/// variants here, mapped to a new `media::Shape`.
+/// The scenarios. Extension point: a new media scenario becomes a new
+/// variant here, mapped to a new `media::Shape`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Scenario {
     /// N sessions echoing audio+video through an echo script.
@@ -53,6 +56,9 @@ enum Scenario {
     VideoRoom,
     /// N sessions echoing data-channel messages through an echo script.
     Data,
+    /// The VideoRoom API with rid simulcast: M publishers of three VP8
+    /// layers × N subscribers, each asking for one layer (spread evenly).
+    Simulcast,
 }
 
 impl Scenario {
@@ -63,6 +69,7 @@ impl Scenario {
             Self::Signaling => "signaling",
             Self::VideoRoom => "videoroom",
             Self::Data => "data",
+            Self::Simulcast => "simulcast",
         }
     }
 }
@@ -131,10 +138,10 @@ struct Args {
     /// echo: sessions.
     #[arg(long, default_value_t = 20)]
     sessions: u64,
-    /// fanout: publishers.
+    /// fanout, videoroom, simulcast: publishers.
     #[arg(long, default_value_t = 1)]
     publishers: u64,
-    /// fanout, videoroom: subscribers per publisher.
+    /// fanout, videoroom, simulcast: subscribers per publisher.
     #[arg(long, default_value_t = 20)]
     subscribers: u64,
     /// videoroom: a meeting of P participants, each publishing and
@@ -178,6 +185,12 @@ struct Args {
     /// machine busy with other work; lowering it needs privileges).
     #[arg(long, allow_hyphen_values = true)]
     nice: Option<i32>,
+    /// Run each launched server in a cgroup limited to this fraction of one
+    /// core (e.g. 0.25; needs root and the cgroup cpu controller), so that
+    /// a --ramp finds the server's capacity before the generator's core runs
+    /// out; capacities are also shown divided by it (per core).
+    #[arg(long)]
+    cpu_quota: Option<f64>,
     /// Do not pin the server and the generator to cores.
     #[arg(long)]
     no_pin: bool,
@@ -243,14 +256,14 @@ fn run(args: &Args) -> Result<()> {
     let script = args.script.clone().unwrap_or_else(|| {
         root.join("scripts").join(match args.scenario {
             Scenario::Fanout => "fanout.js",
-            Scenario::VideoRoom => "videoroom.js",
+            Scenario::VideoRoom | Scenario::Simulcast => "videoroom.js",
             _ => "echotest.js",
         })
     });
     let plugin = args.plugin.clone().unwrap_or_else(|| {
         String::from(match args.scenario {
             Scenario::Fanout => "janus.plugin.fanoutjs",
-            Scenario::VideoRoom => videoroom::PLUGIN,
+            Scenario::VideoRoom | Scenario::Simulcast => videoroom::PLUGIN,
             _ => "janus.plugin.echojs",
         })
     });
@@ -271,6 +284,9 @@ fn run(args: &Args) -> Result<()> {
     }
     if args.floor && !matches!(args.scenario, Scenario::Echo | Scenario::Fanout) {
         bail!("--floor applies to the echo and fanout scenarios");
+    }
+    if args.cpu_quota.is_some() && (args.url.is_some() || args.floor) {
+        bail!("--cpu-quota applies to launched servers, without --url or --floor");
     }
     if let Some(p) = args.meeting {
         if args.scenario != Scenario::VideoRoom {
@@ -306,9 +322,15 @@ fn run(args: &Args) -> Result<()> {
             "clients": args.clients,
             "data": (args.scenario == Scenario::Data).then_some(json!({"msg_rate": args.msg_rate, "msg_size": args.msg_size.max(data::MIN_SIZE), "binary": args.msg_binary})),
             "floor_profile": args.floor.then_some(args.floor_profile),
+            "cpu_quota": args.cpu_quota,
             "script": script.display().to_string(),
             "plugin": plugin,
-            "packets_per_second_per_sender": peer::PACKETS_PER_SECOND,
+            "packets_per_second_per_sender": if args.scenario == Scenario::Simulcast {
+                simulcast::PACKETS_PER_SECOND
+            } else {
+                peer::PACKETS_PER_SECOND
+            },
+            "simulcast_layers": (args.scenario == Scenario::Simulcast).then(simulcast::layers_json),
         }),
         machine: Machine::detect(server_core, generator_core, args.nice),
         runs: Vec::new(),
@@ -333,8 +355,9 @@ fn run(args: &Args) -> Result<()> {
                     core: server_core,
                     jsfu_args,
                     nice: args.nice,
+                    cpu_quota: args.cpu_quota,
                 };
-                if args.scenario == Scenario::VideoRoom {
+                if matches!(args.scenario, Scenario::VideoRoom | Scenario::Simulcast) {
                     Server::launch_videoroom(&options)
                 } else {
                     Server::launch(&options)
@@ -355,7 +378,9 @@ fn run(args: &Args) -> Result<()> {
         let mut run = ServerRun {
             server: which.flavor().name().to_owned(),
             version: server.version.clone(),
-            script: if args.scenario == Scenario::VideoRoom && which == Which::Janus {
+            script: if matches!(args.scenario, Scenario::VideoRoom | Scenario::Simulcast)
+                && which == Which::Janus
+            {
                 String::from("native VideoRoom plugin (libjanus_videoroom.so)")
             } else {
                 script.display().to_string()
@@ -374,7 +399,7 @@ fn run(args: &Args) -> Result<()> {
             setup_concurrency: args.setup_concurrency,
         };
         match args.scenario {
-            Scenario::Echo | Scenario::Fanout | Scenario::VideoRoom => {
+            Scenario::Echo | Scenario::Fanout | Scenario::VideoRoom | Scenario::Simulcast => {
                 let shape = match (args.scenario, args.meeting) {
                     (Scenario::Echo, _) => media::Shape::Echo {
                         sessions: args.sessions,
@@ -383,6 +408,10 @@ fn run(args: &Args) -> Result<()> {
                         publishers: p,
                         subscribers: p - 1,
                         meeting: true,
+                    },
+                    (Scenario::Simulcast, _) => media::Shape::Simulcast {
+                        publishers: args.publishers,
+                        subscribers: args.subscribers,
                     },
                     (Scenario::VideoRoom, None) => media::Shape::VideoRoom {
                         publishers: args.publishers,

@@ -45,6 +45,9 @@ pub(crate) enum Shape {
         subscribers: u64,
         meeting: bool,
     },
+    /// The VideoRoom with rid simulcast (`crate::simulcast`): M publishers
+    /// of three layers, each with N subscribers spread over the layers.
+    Simulcast { publishers: u64, subscribers: u64 },
 }
 
 /// What the plans of the str0m scenarios (media and data) share: how the
@@ -84,7 +87,7 @@ pub(crate) fn run(server: &Server, plan: &Plan) -> Result<(Vec<MediaStep>, Optio
         plan.common.generator_core,
         |shared, senders, held| steps(server, plan, shared, senders, held),
     );
-    if let Shape::VideoRoom { .. } = plan.shape {
+    if let Shape::VideoRoom { .. } | Shape::Simulcast { .. } = plan.shape {
         crate::videoroom::destroy_room(server, plan);
     }
     result
@@ -268,9 +271,9 @@ fn steps(
     // Load of the current step: sessions (echo) or subscribers per publisher.
     let (first, mut load) = match plan.shape {
         Shape::Echo { sessions } => (sessions, 0),
-        Shape::Fanout { subscribers, .. } | Shape::VideoRoom { subscribers, .. } => {
-            (subscribers, 0)
-        }
+        Shape::Fanout { subscribers, .. }
+        | Shape::VideoRoom { subscribers, .. }
+        | Shape::Simulcast { subscribers, .. } => (subscribers, 0),
     };
     let mut target = first;
     let mut expected_sessions: u64 = 0;
@@ -313,13 +316,19 @@ fn steps(
                 expected_sessions += added;
                 setup_errors += errors;
             }
+            Shape::Simulcast { .. } => {
+                let (added, errors) =
+                    crate::simulcast::grow(&setup, shared, &mut feeds, load, target)?;
+                expected_sessions += added;
+                setup_errors += errors;
+            }
         }
         load = target;
         wait_connected(shared, expected_sessions, setup_errors, CONNECT_WAIT);
         thread::sleep(seconds(plan.common.warmup));
         let copies = match plan.shape {
             Shape::Echo { .. } => 1.0,
-            Shape::Fanout { .. } | Shape::VideoRoom { .. } => load as f64,
+            Shape::Fanout { .. } | Shape::VideoRoom { .. } | Shape::Simulcast { .. } => load as f64,
         };
         let step = Window {
             pid: server.pid,
@@ -345,9 +354,10 @@ fn steps(
                 sessions: step.sessions,
                 egress_pps: step.egress_pps,
                 limited_by: String::from("ramp limit"),
+                cpu_budget_pct: server.cpu_budget_pct(),
             });
         } else if let Some(c) = capacity.as_mut() {
-            c.limited_by = String::from(if step.server_cpu_pct >= 85.0 {
+            c.limited_by = String::from(if step.server_cpu_pct >= 0.85 * server.cpu_budget_pct() {
                 "server"
             } else {
                 "not the server"
@@ -436,11 +446,15 @@ impl Window {
         let sent0 = shared.sent.load(Ordering::Relaxed);
         let recv0 = shared.received.load(Ordering::Relaxed);
         let stray0 = shared.stray.load(Ordering::Relaxed);
+        let layers0 = layer_counts(&shared.layer_sent);
+        let wrong0 = shared.wrong_layer.load(Ordering::Relaxed);
         let t0 = Instant::now();
         thread::sleep(seconds(self.seconds));
         let sent1 = shared.sent.load(Ordering::Relaxed);
         let recv1 = shared.received.load(Ordering::Relaxed);
         let stray1 = shared.stray.load(Ordering::Relaxed);
+        let layers1 = layer_counts(&shared.layer_sent);
+        let wrong1 = shared.wrong_layer.load(Ordering::Relaxed);
         let cpu1 = self.pid.map(server::cpu_sample);
         let own1 = server::own_cpu_us();
         let elapsed = t0.elapsed().as_secs_f64();
@@ -462,7 +476,15 @@ impl Window {
         };
         let sent = sent1.saturating_sub(sent0) as f64;
         let received = recv1.saturating_sub(recv0) as f64;
-        let expected = sent * self.copies;
+        // Simulcast: each layer's packets times the subscribers asking for it.
+        let layer_copies = layer_counts(&shared.layer_copies);
+        let expected = if layer_copies.iter().any(|&c| c > 0) {
+            (0..3)
+                .map(|l| layers1[l].saturating_sub(layers0[l]) as f64 * layer_copies[l] as f64)
+                .sum()
+        } else {
+            sent * self.copies
+        };
         let loss = if expected > 0.0 {
             (1.0 - received / expected).max(0.0)
         } else {
@@ -495,6 +517,7 @@ impl Window {
             egress_pps: received / elapsed,
             loss,
             stray_pps: stray1.saturating_sub(stray0) as f64 / elapsed,
+            wrong_layer_pps: wrong1.saturating_sub(wrong0) as f64 / elapsed,
             server_cpu_pct: server_cpu_us / elapsed / 1e4,
             server_cpu_us_per_packet: if received > 0.0 {
                 server_cpu_us / received
@@ -512,4 +535,9 @@ impl Window {
             generator_cpu_pct: own1.saturating_sub(own0) as f64 / elapsed / 1e4,
         }
     }
+}
+
+/// The three per-layer counters' current values.
+fn layer_counts(counters: &[AtomicU64; 3]) -> [u64; 3] {
+    counters.each_ref().map(|c| c.load(Ordering::Relaxed))
 }

@@ -20,6 +20,7 @@ use str0m::rtp::{RtpWrite, SeqNo};
 use str0m::{Event, RtcConfig};
 
 use crate::rtc_io::{Conn, Driven};
+use crate::simulcast::Sim;
 
 /// Audio: one 20 ms packet.
 const AUDIO_INTERVAL: Duration = Duration::from_millis(20);
@@ -39,9 +40,9 @@ const MAGIC: &[u8; 4] = b"JBNC";
 const AUDIO_MARK_AT: usize = 1;
 const VIDEO_MARK_AT: usize = 11;
 /// Latency histogram range: 1 µs to 10 s, 3 significant digits.
-const LATENCY_MAX_US: u64 = 10_000_000;
+pub(crate) const LATENCY_MAX_US: u64 = 10_000_000;
 
-fn epoch() -> Instant {
+pub(crate) fn epoch() -> Instant {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
     *EPOCH.get_or_init(Instant::now)
 }
@@ -92,6 +93,14 @@ pub(crate) struct Shared {
     pub(crate) failed: AtomicU64,
     pub(crate) latency: Mutex<Histogram<u64>>,
     pub(crate) setup: Mutex<Histogram<u64>>,
+    /// Simulcast (`crate::simulcast`): packets sent per layer (0 = lowest),
+    /// and how many subscribers per publisher asked for each layer (all
+    /// zero: not a simulcast run).
+    pub(crate) layer_sent: [AtomicU64; 3],
+    pub(crate) layer_copies: [AtomicU64; 3],
+    /// Simulcast: marked packets a subscriber got of a layer it did not ask
+    /// for (not counted as received).
+    pub(crate) wrong_layer: AtomicU64,
 }
 
 impl Shared {
@@ -106,6 +115,9 @@ impl Shared {
             failed: AtomicU64::new(0),
             latency: Mutex::new(histogram()),
             setup: Mutex::new(histogram()),
+            layer_sent: Default::default(),
+            layer_copies: Default::default(),
+            wrong_layer: AtomicU64::new(0),
         })
     }
 
@@ -141,9 +153,32 @@ pub(crate) struct Peer {
     audio: Option<Out>,
     video: Option<Out>,
     pending: Option<SdpPendingOffer>,
+    /// A simulcast peer: sends or receives this in place of `audio` and
+    /// `video`.
+    sim: Option<Sim>,
 }
 
 impl Peer {
+    /// A simulcast peer (`crate::simulcast`) with one video m-line `mid`.
+    pub(crate) fn simulcast(
+        io: Conn,
+        role: Role,
+        mid: Mid,
+        pending: Option<SdpPendingOffer>,
+        sim: Sim,
+    ) -> Self {
+        Self {
+            io,
+            role,
+            audio_mid: mid,
+            video_mid: mid,
+            audio: None,
+            video: None,
+            pending,
+            sim: Some(sim),
+        }
+    }
+
     /// A peer with one Opus and one VP8 m-line in the direction of `role`,
     /// and its offer. `started` is when its session setup began.
     pub(crate) fn offer(role: Role, started: Instant) -> Result<(Self, String)> {
@@ -163,6 +198,7 @@ impl Peer {
             audio: None,
             video: None,
             pending: Some(pending),
+            sim: None,
         };
         Ok((peer, offer.to_sdp_string()))
     }
@@ -189,6 +225,7 @@ impl Peer {
             audio: None,
             video: None,
             pending: None,
+            sim: None,
         };
         Ok((peer, answer.to_sdp_string()))
     }
@@ -196,6 +233,9 @@ impl Peer {
     /// Apply the server's answer and find the payload types to send with.
     pub(crate) fn accept_answer(&mut self, sdp: &str) -> Result<()> {
         self.io.accept_answer(self.pending.take(), sdp)?;
+        if let Some(sim) = self.sim.as_mut() {
+            return sim.start(&self.io, self.video_mid);
+        }
         if self.role.sends() {
             // Spread the peers' send times over the packet intervals.
             let now = Instant::now();
@@ -243,6 +283,9 @@ impl Driven for Peer {
     }
 
     fn next_send(&self) -> Option<Instant> {
+        if let Some(sim) = &self.sim {
+            return sim.next_send();
+        }
         [self.audio.as_ref(), self.video.as_ref()]
             .into_iter()
             .flatten()
@@ -251,6 +294,10 @@ impl Driven for Peer {
     }
 
     fn send_due(&mut self, now: Instant, shared: &Shared) {
+        if let Some(sim) = self.sim.as_mut() {
+            sim.send_due(&mut self.io, now, shared);
+            return;
+        }
         let stamp = u64::try_from(now.duration_since(epoch()).as_nanos()).unwrap_or(u64::MAX);
         let mut written = 0;
         if let Some(out) = self.audio.as_mut() {
@@ -316,6 +363,12 @@ impl Driven for Peer {
     }
 
     fn on_event(&mut self, ev: Event, shared: &Shared, latency: &mut Histogram<u64>) {
+        if let Some(sim) = self.sim.as_mut()
+            && !matches!(ev, Event::Connected)
+        {
+            sim.on_event(ev, shared, latency);
+            return;
+        }
         match ev {
             Event::Connected if !self.io.ready => {
                 self.io.ready = true;
@@ -343,7 +396,7 @@ impl Driven for Peer {
 
 /// A str0m peer in RTP mode (Opus and VP8 only) with one host candidate on
 /// a fresh non-blocking loopback UDP socket.
-fn bind(started: Instant) -> Result<Conn> {
+pub(crate) fn bind(started: Instant) -> Result<Conn> {
     Conn::bind(
         RtcConfig::new()
             .clear_codecs()
@@ -355,7 +408,7 @@ fn bind(started: Instant) -> Result<Conn> {
 }
 
 /// The `a=mid` of the first `m=<kind>` section of an SDP.
-fn offer_mid(sdp: &str, kind: &str) -> Option<Mid> {
+pub(crate) fn offer_mid(sdp: &str, kind: &str) -> Option<Mid> {
     let mut in_kind = false;
     for line in sdp.lines() {
         let line = line.trim_end();
@@ -368,12 +421,12 @@ fn offer_mid(sdp: &str, kind: &str) -> Option<Mid> {
     None
 }
 
-fn mark(payload: &mut [u8], at: usize, stamp: u64) {
+pub(crate) fn mark(payload: &mut [u8], at: usize, stamp: u64) {
     payload[at..at + 4].copy_from_slice(MAGIC);
     payload[at + 4..at + 12].copy_from_slice(&stamp.to_be_bytes());
 }
 
-fn read_mark(payload: &[u8], at: usize) -> Option<u64> {
+pub(crate) fn read_mark(payload: &[u8], at: usize) -> Option<u64> {
     let magic = payload.get(at..at + 4)?;
     if magic != MAGIC {
         return None;

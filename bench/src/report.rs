@@ -63,6 +63,9 @@ pub(crate) struct MediaStep {
     /// Packets per second that reached peers which should receive none
     /// (publishers): not counted in egress, non-zero means a server bug.
     pub(crate) stray_pps: f64,
+    /// Simulcast: packets per second subscribers got of a layer other than
+    /// the one they asked for (not counted in egress; 0 elsewhere).
+    pub(crate) wrong_layer_pps: f64,
     /// Server CPU over the window, percent of one core.
     pub(crate) server_cpu_pct: f64,
     /// Server CPU microseconds per packet it sent.
@@ -109,10 +112,13 @@ pub(crate) struct Capacity {
     pub(crate) sessions: u64,
     pub(crate) egress_pps: f64,
     /// What the step past the capacity ran out of: "server" when the server
-    /// used ≥ 85 % of its core there, else "not the server" (the generator
+    /// used ≥ 85 % of its core (or of its --cpu-quota) there, else "not the server" (the generator
     /// or other load on the machine), or "ramp limit" when no step lost
     /// more than 1 %.
     pub(crate) limited_by: String,
+    /// The share of one core the server could use, in percent (below 100
+    /// with --cpu-quota).
+    pub(crate) cpu_budget_pct: f64,
 }
 
 /// The machine the run happened on.
@@ -242,6 +248,13 @@ impl Report {
                 col(&|s| s.stray_pps),
                 Better::None,
             ));
+            if self.scenario == "simulcast" {
+                rows.push((
+                    format!("{tag}wrong-layer packets/s"),
+                    col(&|s| s.wrong_layer_pps),
+                    Better::None,
+                ));
+            }
             rows.push((
                 format!("{tag}server CPU %"),
                 col(&|s| s.server_cpu_pct),
@@ -369,6 +382,18 @@ impl Report {
                 col(&|c| c.egress_pps),
                 Better::Higher,
             ));
+            let quota = self
+                .runs
+                .iter()
+                .filter_map(|r| r.capacity.as_ref())
+                .any(|c| c.cpu_budget_pct < 100.0);
+            if quota {
+                rows.push((
+                    String::from("capacity: egress packets/s per core (÷ quota)"),
+                    col(&|c| c.egress_pps * 100.0 / c.cpu_budget_pct.max(1.0)),
+                    Better::Higher,
+                ));
+            }
         }
         if self.scenario == "data" {
             for row in &mut rows {
@@ -621,6 +646,7 @@ mod tests {
             egress_pps: egress,
             loss: 0.0,
             stray_pps: 0.0,
+            wrong_layer_pps: 0.0,
             server_cpu_pct: egress * cpu_us / 1e4,
             server_cpu_us_per_packet: cpu_us,
             server_threads: Vec::new(),

@@ -53,6 +53,8 @@ pub(crate) struct LaunchOptions {
     pub(crate) jsfu_args: Vec<String>,
     /// Niceness to run the server with (`nice -n`), e.g. -10 on a busy machine.
     pub(crate) nice: Option<i32>,
+    /// Fraction of one core the server may use (`--cpu-quota`, a cgroup).
+    pub(crate) cpu_quota: Option<f64>,
 }
 
 /// A server to benchmark: its API endpoints and, when known, its process.
@@ -65,6 +67,8 @@ pub(crate) struct Server {
     pub(crate) version: String,
     child: Option<Child>,
     work: Option<PathBuf>,
+    /// The cgroup limiting it (dropped after the child is gone).
+    quota: Option<crate::quota::CpuQuota>,
 }
 
 impl Server {
@@ -78,7 +82,14 @@ impl Server {
             version: String::from("external"),
             child: None,
             work: None,
+            quota: None,
         }
+    }
+
+    /// The share of one core the server may use, in percent (100 unless
+    /// it runs under `--cpu-quota`).
+    pub(crate) fn cpu_budget_pct(&self) -> f64 {
+        self.quota.as_ref().map_or(100.0, |q| q.fraction() * 100.0)
     }
 
     /// Launch a server on free loopback ports and wait until it answers.
@@ -148,6 +159,10 @@ impl Server {
         cmd.stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log2));
+        let quota = options
+            .cpu_quota
+            .map(crate::quota::CpuQuota::create)
+            .transpose()?;
         let child = cmd
             .spawn()
             .with_context(|| format!("starting {}", options.flavor.name()))?;
@@ -160,7 +175,14 @@ impl Server {
             version,
             child: Some(child),
             work: Some(work),
+            quota: None,
         };
+        if let Some(quota) = quota {
+            // Before the server has any load (an error drops `server`,
+            // which stops the child).
+            quota.add(pid)?;
+            server.quota = Some(quota);
+        }
         server.wait_ready(http_port)?;
         Ok(server)
     }

@@ -37,7 +37,7 @@ use crate::server::Server;
 /// The plugin both servers expose.
 pub(crate) const PLUGIN: &str = "janus.plugin.videoroom";
 /// How long the publishers may take to connect before subscribers join.
-const PUBLISHERS_WAIT: Duration = Duration::from_secs(30);
+pub(crate) const PUBLISHERS_WAIT: Duration = Duration::from_secs(30);
 /// How long a subscriber keeps retrying a feed the server does not know yet
 /// (error 428: its publisher's PeerConnection is not up on the server side).
 const FEED_WAIT: Duration = Duration::from_secs(5);
@@ -93,7 +93,8 @@ fn connect(
     Ok((client, session))
 }
 
-fn open(setup: &Setup<'_>) -> Result<(Client, u64)> {
+/// A Janus API connection with a new session, for a handle's setup.
+pub(crate) fn open(setup: &Setup<'_>) -> Result<(Client, u64)> {
     connect(setup.server, setup.plan, setup.http)
 }
 
@@ -103,7 +104,7 @@ fn deliver(setup: &Setup<'_>, peer: Peer) -> Result<()> {
 }
 
 /// Keep a session alive (keepalives) until the run's teardown.
-fn hold(setup: &Setup<'_>, client: Client, session: u64) {
+pub(crate) fn hold(setup: &Setup<'_>, client: Client, session: u64) {
     if let Ok(mut list) = setup.held.lock() {
         list.push(Held { client, session });
     }
@@ -127,7 +128,7 @@ fn room_request(
 
 /// Create the room for `publishers` publishers, with no bitrate cap and no
 /// periodic keyframe requests.
-fn create_room(setup: &Setup<'_>, publishers: u64) -> Result<()> {
+pub(crate) fn create_room(setup: &Setup<'_>, publishers: u64) -> Result<()> {
     let room = room_id();
     let created = room_request(
         setup.server,
@@ -170,6 +171,20 @@ pub(crate) fn destroy_room(server: &Server, plan: &Plan) {
 /// Attach a publisher handle in `session`, join the room, publish audio and
 /// video; hands the peer to a worker and returns the feed id.
 fn publish(setup: &Setup<'_>, client: &mut Client, session: u64, index: u64) -> Result<u64> {
+    publish_with(setup, client, session, index, |started| {
+        Peer::offer(Role::Publisher, started)
+    })
+}
+
+/// [`publish`] with the peer and offer `make` returns (given when the setup
+/// began).
+pub(crate) fn publish_with(
+    setup: &Setup<'_>,
+    client: &mut Client,
+    session: u64,
+    index: u64,
+    make: impl FnOnce(Instant) -> Result<(Peer, String)>,
+) -> Result<u64> {
     let started = Instant::now();
     let handle = client.attach(session, &setup.plan.common.plugin)?;
     let joined = client.message(
@@ -190,7 +205,7 @@ fn publish(setup: &Setup<'_>, client: &mut Client, session: u64, index: u64) -> 
     let feed = joined_data["id"]
         .as_u64()
         .ok_or_else(|| anyhow!("the joined event names no numeric id: {joined}"))?;
-    let (mut peer, offer) = Peer::offer(Role::Publisher, started)?;
+    let (mut peer, offer) = make(started)?;
     let configured = client.message(
         session,
         handle,
@@ -213,12 +228,39 @@ fn subscribe(
     feed: u64,
     started: Instant,
 ) -> Result<()> {
+    subscribe_with(
+        setup,
+        client,
+        session,
+        feed,
+        started,
+        None,
+        Peer::answer_offer,
+    )
+}
+
+/// [`subscribe`] with the peer and answer `make` returns for the server's
+/// offer. With `substream`, asks for that simulcast layer in the join's
+/// stream (`streams:[{feed, substream}]`, as Janus 1.x clients do).
+pub(crate) fn subscribe_with(
+    setup: &Setup<'_>,
+    client: &mut Client,
+    session: u64,
+    feed: u64,
+    started: Instant,
+    substream: Option<u8>,
+    make: impl FnOnce(&str, Instant) -> Result<(Peer, String)>,
+) -> Result<()> {
     let handle = client.attach(session, &setup.plan.common.plugin)?;
+    let mut stream = json!({"feed": feed});
+    if let Some(layer) = substream {
+        stream["substream"] = json!(layer);
+    }
     let body = json!({
         "request": "join",
         "ptype": "subscriber",
         "room": room_id(),
-        "streams": [{"feed": feed}],
+        "streams": [stream],
     });
     let give_up = Instant::now() + FEED_WAIT;
     let attached = loop {
@@ -242,7 +284,7 @@ fn subscribe(
     let offer = jsep["sdp"]
         .as_str()
         .ok_or_else(|| anyhow!("offer without SDP"))?;
-    let (peer, answer) = Peer::answer_offer(offer, started)?;
+    let (peer, answer) = make(offer, started)?;
     let reply = client.message(
         session,
         handle,
