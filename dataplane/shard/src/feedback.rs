@@ -452,11 +452,10 @@ pub(crate) fn on_rtp(
     retransmission: bool,
     layer: u8,
 ) -> bool {
-    let ids = s.recv_line(video).map(|m| m.extensions).unwrap_or_default();
-    let clock_rate = s
-        .recv_line(video)
-        .and_then(|m| m.payload_types.iter().find(|p| p.pt == view.pt().0))
-        .map_or(if video { 90_000 } else { 48_000 }, |p| p.clock_rate);
+    let ids = s.recv_extensions(video);
+    let clock_rate =
+        s.recv_clock_rate(video, view.pt().0)
+            .unwrap_or(if video { 90_000 } else { 48_000 });
     s.feedback.on_packet(
         now,
         now_us,
@@ -508,8 +507,7 @@ pub(crate) fn on_rtcp(s: &mut Session, plain: &[u8]) {
 /// extmap (media.md §6 step 5: "the parsed header extensions of the incoming
 /// packet are forwarded").
 pub(crate) fn normalize_ingress(s: &Session, video: bool, plain: &mut [u8]) {
-    let ids = s.recv_line(video).map(|m| m.extensions).unwrap_or_default();
-    normalize_with(ids, video, plain);
+    normalize_with(s.recv_extensions(video), video, plain);
 }
 
 /// [`normalize_ingress`] with the source's negotiated ids.

@@ -40,13 +40,6 @@ fn demux_drop_reason(d: DemuxDrop) -> DropReason {
     }
 }
 
-/// The mid of an m-line, copied to the stack (one-byte extension values are
-/// at most 16 bytes).
-struct MidBytes {
-    bytes: [u8; 16],
-    len: usize,
-}
-
 impl Shard {
     /// Handles one received datagram (`buf[..len]`, the rest of the slot is
     /// room for in-place work).
@@ -429,24 +422,10 @@ impl Shard {
         let (Some(to), true) = (s.remote, s.started) else {
             return Err(DropReason::RecipientNotReady);
         };
-        let Some(line) = s.send_line(video) else {
+        let Some(&line) = s.send_info(video) else {
             return Err(DropReason::RecipientNoSendLine);
         };
         let local_ssrc = line.local_ssrc;
-        let mid = line.extensions.mid.and_then(|id| {
-            let m = line.mid.as_bytes();
-            (1..=16).contains(&m.len()).then(|| {
-                let mut bytes = [0u8; 16];
-                bytes[..m.len()].copy_from_slice(m);
-                (
-                    id,
-                    MidBytes {
-                        bytes,
-                        len: m.len(),
-                    },
-                )
-            })
-        });
         let view = RtpView::parse(plain).map_err(|_| DropReason::RtpMalformed)?;
         let clock_rate = switching_clock_rate(video, view.pt());
         let ids = line.extensions;
@@ -455,7 +434,7 @@ impl Shard {
             &mut s.feedback,
             ids,
             video,
-            mid.as_ref().map(|(_, m)| &m.bytes[..m.len]),
+            ids.mid.and(line.mid()),
             Some(&view),
             now_us,
             &mut ext,
@@ -617,15 +596,10 @@ impl Shard {
                 .remote
                 .filter(|_| s.started)
                 .ok_or(DropReason::RecipientNotReady)?;
-            let line = s.send_line(video).ok_or(DropReason::RecipientNoSendLine)?;
+            let line = *s.send_info(video).ok_or(DropReason::RecipientNoSendLine)?;
             let ssrc = line.local_ssrc;
             let ids = line.extensions;
-            let mut mid = [0u8; 16];
-            let mid_len = line.mid.len();
-            let mid = (1..=16).contains(&mid_len).then(|| {
-                mid[..mid_len].copy_from_slice(line.mid.as_bytes());
-                &mid[..mid_len]
-            });
+            let mid = line.mid();
             let mut ext = [0u8; 64];
             let ext_len = crate::feedback::write_extensions(
                 &mut s.feedback,
