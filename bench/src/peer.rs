@@ -207,27 +207,18 @@ impl Peer {
     /// video (a VideoRoom subscriber), and its answer. `started` is when
     /// its session setup began.
     pub(crate) fn answer_offer(offer: &str, started: Instant) -> Result<(Self, String)> {
-        let mut io = bind(started)?;
-        let parsed = SdpOffer::from_sdp_string(offer).context("parsing the offer SDP")?;
-        let answer = io
-            .rtc
-            .sdp_api()
-            .accept_offer(parsed)
-            .context("str0m rejected the offer")?;
-        let mid_of = |kind: &str| {
-            offer_mid(offer, kind).ok_or_else(|| anyhow!("the offer has no {kind} m-line"))
-        };
+        let (io, answer) = answering(offer, started)?;
         let peer = Self {
             io,
             role: Role::Subscriber,
-            audio_mid: mid_of("audio")?,
-            video_mid: mid_of("video")?,
+            audio_mid: mid_of(offer, "audio")?,
+            video_mid: mid_of(offer, "video")?,
             audio: None,
             video: None,
             pending: None,
             sim: None,
         };
-        Ok((peer, answer.to_sdp_string()))
+        Ok((peer, answer))
     }
 
     /// Apply the server's answer and find the payload types to send with.
@@ -407,8 +398,26 @@ pub(crate) fn bind(started: Instant) -> Result<Conn> {
     )
 }
 
+/// A fresh peer connection ([`bind`]) that accepted the server's `offer`,
+/// and its answer.
+pub(crate) fn answering(offer: &str, started: Instant) -> Result<(Conn, String)> {
+    let mut io = bind(started)?;
+    let parsed = SdpOffer::from_sdp_string(offer).context("parsing the offer SDP")?;
+    let answer = io
+        .rtc
+        .sdp_api()
+        .accept_offer(parsed)
+        .context("str0m rejected the offer")?;
+    Ok((io, answer.to_sdp_string()))
+}
+
+/// [`offer_mid`], or an error naming the missing kind.
+pub(crate) fn mid_of(offer: &str, kind: &str) -> Result<Mid> {
+    offer_mid(offer, kind).ok_or_else(|| anyhow!("the offer has no {kind} m-line"))
+}
+
 /// The `a=mid` of the first `m=<kind>` section of an SDP.
-pub(crate) fn offer_mid(sdp: &str, kind: &str) -> Option<Mid> {
+fn offer_mid(sdp: &str, kind: &str) -> Option<Mid> {
     let mut in_kind = false;
     for line in sdp.lines() {
         let line = line.trim_end();

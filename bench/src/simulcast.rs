@@ -26,7 +26,6 @@ use anyhow::{Context, Result, anyhow, bail};
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 use str0m::Event;
-use str0m::change::SdpOffer;
 use str0m::format::Codec;
 use str0m::media::{Direction, MediaKind, Mid, Pt, Rid, Simulcast, SimulcastLayer};
 use str0m::rtp::{RtpWrite, SeqNo};
@@ -188,17 +187,10 @@ pub(crate) fn publisher(started: Instant) -> Result<(Peer, String)> {
 /// A subscriber peer answering the server's offer (one sendonly video
 /// m-line), expecting `layer`, and its answer.
 pub(crate) fn subscriber(offer: &str, started: Instant, layer: u8) -> Result<(Peer, String)> {
-    let mut io = peer::bind(started)?;
-    let parsed = SdpOffer::from_sdp_string(offer).context("parsing the offer SDP")?;
-    let answer = io
-        .rtc
-        .sdp_api()
-        .accept_offer(parsed)
-        .context("str0m rejected the offer")?;
-    let mid =
-        peer::offer_mid(offer, "video").ok_or_else(|| anyhow!("the offer has no video m-line"))?;
+    let (io, answer) = peer::answering(offer, started)?;
+    let mid = peer::mid_of(offer, "video")?;
     let peer = Peer::simulcast(io, Role::Subscriber, mid, None, Sim::Subscriber { layer });
-    Ok((peer, answer.to_sdp_string()))
+    Ok((peer, answer))
 }
 
 impl Sim {
